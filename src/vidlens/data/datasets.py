@@ -1,0 +1,350 @@
+"""Video datasets: lists of labelled videos from common layouts, and a torch Dataset of clips.
+
+Layouts read here:
+
+* **folders**: ``root/<class>/<video>`` (any depth below the class folder);
+* **UCF101** (Soomro et al. 2012) with its official splits: ``classInd.txt`` (``idx name``, 1-based),
+  ``trainlist0N.txt`` (``Class/file.avi label``) and ``testlist0N.txt`` (``Class/file.avi``), found in
+  ``root/splits`` or ``root/ucfTrainTestlist`` unless given;
+* **HMDB51** (Kuehne et al. 2011) split files ``<class>_test_split{1,2,3}.txt`` whose lines are
+  ``video.avi k`` with k = 0 unused, 1 train, 2 test.
+
+:func:`vidlens.data.synthetic.make_motion_dataset` writes the UCF101 layout, so one code path reads both.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from vidlens.data.transforms import ClipTransform
+from vidlens.presets import Preset
+from vidlens.video import DEFAULT_SIZE, Size, count_frames, random_start, read_clip, uniform_starts
+
+__all__ = [
+    "VIDEO_EXTENSIONS",
+    "ClipDataset",
+    "VideoList",
+    "VideoRecord",
+    "find_videos",
+    "folder_videos",
+    "hmdb51_videos",
+    "load_videos",
+    "read_class_index",
+    "ucf101_videos",
+]
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".ogv")
+Subset = Literal["train", "test", "all"]
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One labelled video."""
+
+    path: Path
+    label: int  # 0-based class index
+    video_id: str  # path relative to the dataset root without its extension, e.g. "Class/v_Class_g01_c01"
+
+
+@dataclass
+class VideoList:
+    """The labelled videos of one split, with the dataset's class names (index = label)."""
+
+    records: list[VideoRecord]
+    classes: list[str]
+    root: Path
+    layout: str = "folders"
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> VideoRecord:
+        return self.records[i]
+
+    @property
+    def labels(self) -> list[int]:
+        return [r.label for r in self.records]
+
+    def class_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(self.classes, 0)
+        for r in self.records:
+            counts[self.classes[r.label]] += 1
+        return counts
+
+
+def _video_id(path: Path, root: Path) -> str:
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        rel = Path(path.name)
+    return rel.with_suffix("").as_posix()
+
+
+def find_videos(root: str | Path, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> list[Path]:
+    """Every video file below ``root`` (recursively, by extension, case-insensitive), sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no such directory: {root}")
+    exts = {e.lower() for e in extensions}
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in exts and p.is_file())
+
+
+def folder_videos(root: str | Path, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> VideoList:
+    """Videos in ``root/<class>/...``: one sub-folder per class, classes sorted by name."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no such directory: {root}")
+    classes, records = [], []
+    for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        videos = find_videos(class_dir, extensions)
+        if not videos:
+            continue  # e.g. a splits/ folder
+        label = len(classes)
+        classes.append(class_dir.name)
+        records += [VideoRecord(v, label, _video_id(v, root)) for v in videos]
+    if not records:
+        raise ValueError(
+            f"found no video files in sub-folders of {root}; expected root/<class>/<video> with extensions "
+            f"{', '.join(extensions)}"
+        )
+    return VideoList(records, classes, root, "folders")
+
+
+def read_class_index(path: str | Path) -> list[str]:
+    """Class names from a UCF101 ``classInd.txt`` (lines ``idx name``, idx 1-based and contiguous)."""
+    path = Path(path)
+    entries: dict[int, str] = {}
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise ValueError(f"{path}:{lineno}: expected 'index ClassName', got {line!r}")
+        idx = int(parts[0])
+        if idx in entries:
+            raise ValueError(f"{path}:{lineno}: class index {idx} appears twice")
+        entries[idx] = parts[1]
+    if not entries:
+        raise ValueError(f"{path} lists no classes")
+    if sorted(entries) != list(range(1, len(entries) + 1)):
+        raise ValueError(f"{path}: class indices must be 1..{len(entries)} (1-based, no gaps)")
+    return [entries[i] for i in range(1, len(entries) + 1)]
+
+
+def _find_split_dir(root: Path, split_dir: str | Path | None, marker: str) -> Path:
+    if split_dir is not None:
+        split_dir = Path(split_dir)
+        return split_dir if split_dir.is_absolute() or split_dir.exists() else root / split_dir
+    for name in ("splits", "ucfTrainTestlist", "testTrainMulti_7030_splits"):
+        if list((root / name).glob(marker)):
+            return root / name
+    return root / "splits"
+
+
+def _check_split(split: int, allowed: Sequence[int]) -> None:
+    if split not in allowed:
+        raise ValueError(f"split must be one of {list(allowed)}, got {split}")
+
+
+def _records_from_paths(
+    root: Path, entries: list[tuple[str, int]], where: str, classes: list[str]
+) -> list[VideoRecord]:
+    missing = [rel for rel, _ in entries if not (root / rel).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} of the {len(entries)} videos listed in {where} are missing under {root}, "
+            f"e.g. {', '.join(missing[:3])}; check the dataset root"
+        )
+    return [VideoRecord(root / rel, label, _video_id(root / rel, root)) for rel, label in entries]
+
+
+def ucf101_videos(
+    root: str | Path, split: int = 1, subset: Subset = "train", split_dir: str | Path | None = None
+) -> VideoList:
+    """The videos of one UCF101 split (``split`` 1-3) and ``subset`` ("train", "test" or "all")."""
+    root = Path(root)
+    _check_split(split, range(1, 10))
+    sdir = _find_split_dir(root, split_dir, "classInd.txt")
+    class_file = sdir / "classInd.txt"
+    if not class_file.is_file():
+        raise FileNotFoundError(
+            f"no classInd.txt in {sdir}; a UCF101-layout dataset needs splits/classInd.txt, "
+            f"trainlist0{split}.txt and testlist0{split}.txt (or pass split_dir=)"
+        )
+    classes = read_class_index(class_file)
+    by_name = {c.lower(): i for i, c in enumerate(classes)}
+    entries: list[tuple[str, int]] = []
+    subsets = ["train", "test"] if subset == "all" else [subset]
+    for which in subsets:
+        list_file = sdir / f"{which}list{split:02d}.txt"
+        if not list_file.is_file():
+            raise FileNotFoundError(f"split file {list_file} not found (split {split}, subset {which!r})")
+        for lineno, line in enumerate(list_file.read_text().splitlines(), 1):
+            parts = line.split()
+            if not parts:
+                continue
+            rel = parts[0]
+            class_name = rel.split("/")[0]
+            if len(parts) >= 2:
+                if not parts[1].isdigit() or not 1 <= int(parts[1]) <= len(classes):
+                    raise ValueError(
+                        f"{list_file}:{lineno}: label must be 1..{len(classes)}, got {parts[1]!r}"
+                    )
+                label = int(parts[1]) - 1
+            elif class_name.lower() in by_name:
+                label = by_name[class_name.lower()]
+            else:
+                raise ValueError(
+                    f"{list_file}:{lineno}: class {class_name!r} of {rel!r} is not in {class_file}"
+                )
+            entries.append((rel, label))
+    if not entries:
+        raise ValueError(f"split {split} lists no {subset} videos in {sdir}")
+    return VideoList(
+        _records_from_paths(root, entries, f"{sdir} split {split}", classes), classes, root, "ucf101"
+    )
+
+
+_HMDB_SPLIT = re.compile(r"^(?P<cls>.+)_test_split(?P<split>\d)\.txt$")
+
+
+def hmdb51_videos(
+    root: str | Path, split: int = 1, subset: Subset = "train", split_dir: str | Path | None = None
+) -> VideoList:
+    """The videos of one HMDB51 split: ``<class>_test_split{N}.txt`` lines ``name.avi k`` (1 train, 2 test)."""
+    root = Path(root)
+    _check_split(split, (1, 2, 3))
+    sdir = _find_split_dir(root, split_dir, "*_test_split*.txt")
+    files = sorted(sdir.glob(f"*_test_split{split}.txt"))
+    if not files:
+        raise FileNotFoundError(
+            f"no HMDB51 split files '*_test_split{split}.txt' in {sdir} (pass split_dir=)"
+        )
+    wanted = {"train": {1}, "test": {2}, "all": {1, 2}}[subset]
+    classes = [_HMDB_SPLIT.match(f.name)["cls"] for f in files]  # type: ignore[index]
+    entries: list[tuple[str, int]] = []
+    for label, (class_name, f) in enumerate(zip(classes, files, strict=True)):
+        for lineno, line in enumerate(f.read_text().splitlines(), 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+                raise ValueError(f"{f}:{lineno}: expected 'video.avi k' with k in 0/1/2, got {line!r}")
+            if int(parts[1]) in wanted:
+                entries.append((f"{class_name}/{parts[0]}", label))
+    if not entries:
+        raise ValueError(f"HMDB51 split {split} lists no {subset} videos in {sdir}")
+    return VideoList(
+        _records_from_paths(root, entries, f"{sdir} split {split}", classes), classes, root, "hmdb51"
+    )
+
+
+def load_videos(
+    root: str | Path,
+    *,
+    layout: Literal["auto", "folders", "ucf101", "hmdb51"] = "auto",
+    split: int = 1,
+    subset: Subset = "train",
+    split_dir: str | Path | None = None,
+) -> VideoList:
+    """Read a dataset, detecting its layout: UCF101 split files, HMDB51 split files, else class folders."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset root {root} is not a directory")
+    if layout == "auto":
+        if (_find_split_dir(root, split_dir, "classInd.txt") / "classInd.txt").is_file():
+            layout = "ucf101"
+        elif list(_find_split_dir(root, split_dir, "*_test_split*.txt").glob("*_test_split*.txt")):
+            layout = "hmdb51"
+        else:
+            layout = "folders"
+    if layout == "ucf101":
+        return ucf101_videos(root, split, subset, split_dir)
+    if layout == "hmdb51":
+        return hmdb51_videos(root, split, subset, split_dir)
+    if layout == "folders":
+        return folder_videos(root)
+    raise ValueError(f"unknown layout {layout!r}; use auto, folders, ucf101 or hmdb51")
+
+
+class ClipDataset(Dataset):
+    """``(clip, label)`` pairs from a :class:`VideoList`, ready for a DataLoader (worker processes too).
+
+    * ``train=True``: one item per video; each access draws a random clip of ``clip_len`` frames, a random
+      ``crop x crop`` window and a horizontal flip with probability ``flip_p`` (C3D's recipe), so every
+      epoch sees a different clip of every video.
+    * ``train=False``: ``clips_per_video`` items per video, at evenly spaced fixed positions, centre-cropped.
+      ``clip_location(i)`` says which video and clip an item is.
+
+    Clips are float ``(3, clip_len, crop, crop)`` tensors normalised with ``preset``. Randomness comes from
+    torch's generator, so DataLoader's per-worker seeding makes runs reproducible with a seeded generator.
+    """
+
+    def __init__(
+        self,
+        videos: VideoList,
+        *,
+        train: bool,
+        clip_len: int = 16,
+        size: Size = DEFAULT_SIZE,
+        crop: int | None = 112,
+        preset: Preset | str = "plain",
+        clips_per_video: int = 1,
+        flip_p: float = 0.5,
+        decode_threads: int = 1,
+    ) -> None:
+        if len(videos) == 0:
+            raise ValueError("the video list is empty: nothing to load")
+        if clips_per_video < 1:
+            raise ValueError(f"clips_per_video must be >= 1, got {clips_per_video}")
+        self.videos = videos
+        self.train = train
+        self.clip_len = clip_len
+        self.size = size
+        self.clips_per_video = 1 if train else clips_per_video
+        self.transform = ClipTransform(preset=preset, crop=crop, train=train, flip_p=flip_p)
+        self.decode_threads = decode_threads
+
+    @property
+    def classes(self) -> list[str]:
+        return self.videos.classes
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.videos.classes)
+
+    @property
+    def video_ids(self) -> list[str]:
+        return [r.video_id for r in self.videos.records]
+
+    def __len__(self) -> int:
+        return len(self.videos) * self.clips_per_video
+
+    def clip_location(self, index: int) -> tuple[int, int]:
+        """``(video index, clip index within the video)`` of item ``index``."""
+        return divmod(index, self.clips_per_video)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        video, k = self.clip_location(index)
+        record = self.videos.records[video]
+        n_frames = count_frames(record.path)
+        if self.train:
+            # Seed numpy from torch's generator so that DataLoader worker seeding governs every draw.
+            rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
+            start = random_start(n_frames, self.clip_len, rng)
+        else:
+            rng = None
+            start = uniform_starts(n_frames, self.clips_per_video, self.clip_len)[k]
+        clip = read_clip(record.path, start, self.clip_len, self.size, threads=self.decode_threads)
+        return self.transform(clip.frames, rng), record.label
