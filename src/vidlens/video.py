@@ -50,8 +50,6 @@ DEFAULT_SIZE: tuple[int, int] = (128, 171)
 DEFAULT_INTERPOLATION = "BILINEAR"
 # Decode forward rather than seek when the next wanted frame is at most this many frames ahead.
 _SEEK_GAP = 48
-# A stream with more undecodable packets than this is reported as corrupt rather than patched over.
-_MAX_BAD_PACKETS = 16
 
 Size = tuple[int, int] | None
 
@@ -269,7 +267,10 @@ def _pts_table(path: str | Path) -> np.ndarray | None:
     The i-th entry is the timestamp of frame i, exact also for variable-frame-rate videos, which is what
     lets :func:`read_clips` seek to a frame and know which frame it landed on.
     """
-    st = os.stat(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise VideoNotFoundError(path, "no such file") from None
     return _pts_table_cached(str(path), st.st_mtime_ns, st.st_size)
 
 
@@ -302,10 +303,15 @@ class _Decoder:
         """Position the demuxer on the keyframe at or before ``pts`` (decoders are flushed)."""
         self.container.seek(int(pts), backward=True, any_frame=False, stream=self.stream)
 
-    def frames(self) -> Iterator[av.VideoFrame]:
-        """Decode from the current position; corrupt packets are skipped, up to a limit."""
+    def frames(self, from_start: bool = True) -> Iterator[av.VideoFrame]:
+        """Decode from the current position (the first frame when ``from_start``).
+
+        Packets the decoder rejects are skipped with a warning, as FFmpeg's own tools do. Read from the
+        start, a stream that yields no frame at all is an error, and one that yields clearly fewer frames
+        than its container declares is reported as probably truncated.
+        """
         demux = self.container.demux(self.stream)
-        n_out = 0
+        n_out = bad = 0
         first_error: BaseException | None = None
         while True:
             try:
@@ -321,21 +327,31 @@ class _Decoder:
             try:
                 decoded = packet.decode()
             except av.error.FFmpegError as err:
-                self.bad_packets += 1
+                bad += 1
                 first_error = first_error or err
-                if self.bad_packets > _MAX_BAD_PACKETS:
-                    raise VideoError(
-                        self.path,
-                        f"the video stream is corrupt: {self.bad_packets} packets failed to decode "
-                        f"({_ffmpeg_reason(first_error)})",
-                    ) from err
                 continue
             for frame in decoded:
                 n_out += 1
                 yield frame
-        if first_error is not None:
+        if from_start and n_out == 0:
+            if bad:
+                raise VideoError(
+                    self.path,
+                    f"the video stream is corrupt: none of its {bad} packets could be decoded "
+                    f"({_ffmpeg_reason(first_error)})",  # type: ignore[arg-type]
+                )
+            raise VideoError(self.path, "the video stream has no decodable frames")
+        if bad:
             warnings.warn(
-                f"{self.path}: skipped {self.bad_packets} corrupt packet(s) ({_ffmpeg_reason(first_error)})",
+                f"{self.path}: skipped {bad} corrupt packet(s) ({_ffmpeg_reason(first_error)})",  # type: ignore[arg-type]
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        declared = self.stream.frames or 0
+        if from_start and n_out < declared - max(2, declared // 50):
+            warnings.warn(
+                f"{self.path}: decoded {n_out} of the {declared} frames its container declares; "
+                "the file is probably truncated",
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -370,14 +386,11 @@ def iter_frames(
     before ``start`` are decoded but not converted. ``threads=0`` lets FFmpeg choose its decoding threads.
     """
     with _Decoder(path, size, interpolation, threads) as dec:
-        index = -1
         for index, frame in enumerate(dec.frames()):
             if stop is not None and index >= stop:
                 return
             if index >= start:
                 yield index, dec.seconds(frame, index), dec.to_rgb(frame)
-        if index < 0:
-            raise VideoError(path, "the video stream has no decodable frames")
 
 
 def read_video(
@@ -465,9 +478,7 @@ def iter_clips(
             if index - open_clips[0].start == clip_len - 1:
                 n_emitted += 1
                 yield open_clips.pop(0)
-        if n_seen == 0:
-            raise VideoError(path, "the video stream has no decodable frames")
-        if n_emitted == 0:
+        if n_emitted == 0 and open_clips:
             # Shorter than one clip: one clip, padded by repeating the last frame.
             clip = open_clips[0]
             clip.frames[n_seen:] = last
@@ -573,11 +584,11 @@ class _FrameCursor:
         """Yield ``(index, frame)`` for ``first <= index <= last``; stops early at the end of the stream."""
         if self.table is not None and (first < self.position or first - self.position > _SEEK_GAP):
             self.dec.seek(self.table[first])
-            self.frames = self.dec.frames()
+            self.frames = self.dec.frames(from_start=False)
             self.position = -1  # unknown until the next frame's timestamp is read
         elif first < self.position:  # counting only: start over from the first frame
             self.dec.seek(0)
-            self.frames = self.dec.frames()
+            self.frames = self.dec.frames(from_start=False)
             self.position = 0
         for frame in self.frames:
             index = self._index(frame)

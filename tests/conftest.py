@@ -1,0 +1,78 @@
+"""Shared fixtures: videos the tests encode themselves, whose frames carry their own index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vidlens.video import write_video
+
+BITS = 10  # frame indices up to 1023
+BLOCK = 8  # pixels per bit, square blocks survive lossy compression
+
+
+# High-quality settings per encoder, so decoded frames can be compared with what was encoded.
+QUALITY = {
+    "libx264": {"crf": "12"},
+    "mpeg4": {"b": "4M"},
+    "mjpeg": {"b": "8M"},
+    "libvpx-vp9": {"crf": "10", "b": "0", "deadline": "realtime", "cpu-used": "8"},
+}
+
+
+def indexed_frames(n: int, height: int = 64, width: int = 96, seed: int = 0) -> np.ndarray:
+    """``n`` RGB frames ``(n, H, W, 3)``: a smooth moving picture whose top band writes the frame index
+    in binary (white/black blocks of BLOCK pixels), so a decoded frame tells which frame it is."""
+    assert width >= BITS * BLOCK and height >= 2 * BLOCK
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    phase = rng.uniform(0, 2 * np.pi, 3)
+    frames = np.empty((n, height, width, 3), dtype=np.uint8)
+    for t in range(n):
+        for c in range(3):
+            wave = np.sin(xx / 9.0 + yy / 13.0 + 0.2 * t + phase[c] + c)
+            frames[t, ..., c] = (127 + 80 * wave).astype(np.uint8)
+        bits = (t >> np.arange(BITS)) & 1
+        band = np.repeat(bits * 255, BLOCK).astype(np.uint8)  # (BITS * BLOCK,)
+        frames[t, :BLOCK, : BITS * BLOCK] = band[None, :, None]
+        frames[t, :BLOCK, BITS * BLOCK :] = 0
+    return frames
+
+
+def frame_index(frame: np.ndarray) -> int:
+    """Read back the index :func:`indexed_frames` wrote into a decoded frame at its original size."""
+    band = frame[1 : BLOCK - 1, : BITS * BLOCK].astype(np.float32).mean(axis=(0, 2))  # (BITS * BLOCK,)
+    bits = band.reshape(BITS, BLOCK)[:, 2:-2].mean(axis=1) > 127
+    return int(sum(int(b) << i for i, b in enumerate(bits)))
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+@pytest.fixture(scope="session")
+def video_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("videos")
+
+
+@pytest.fixture(scope="session")
+def make_video(video_dir):
+    """``make_video(name, n_frames, codec=..., **kw) -> Path``: an indexed video, made once per session."""
+    cache: dict[tuple, Path] = {}
+
+    def make(
+        name: str, n_frames: int, codec: str = "libx264", height: int = 64, width: int = 96, **kw
+    ) -> Path:
+        key = (name, n_frames, codec, height, width, repr(sorted(kw.items())))
+        if key not in cache:
+            stem, dot, ext = name.rpartition(".")
+            path = video_dir / f"{stem}_{len(cache)}{dot}{ext}"  # distinct files for distinct keys
+            options = {**QUALITY.get(codec, {}), **kw.pop("options", {})}
+            write_video(path, indexed_frames(n_frames, height, width), codec=codec, options=options, **kw)
+            cache[key] = path
+        return cache[key]
+
+    return make
