@@ -1,0 +1,51 @@
+"""The command line, run in-process through vidlens.cli.main."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vidlens.cli import main
+from vidlens.data.datasets import load_videos
+
+
+def test_info_table_json_and_errors(make_video, tmp_path, capsys):
+    video = make_video("x264.mp4", 40)
+    assert main(["info", str(video)]) == 0
+    out = capsys.readouterr().out
+    assert "frames" in out and "40" in out and "96x64" in out and "h264" in out
+    assert main(["info", "--json", str(video)]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["n_frames"] == 40 and row["codec"] == "h264"
+    bogus = tmp_path / "bogus.mp4"
+    bogus.write_text("not a video")
+    assert main(["info", str(video), str(bogus)]) == 1  # one bad file: reported, the others still listed
+    captured = capsys.readouterr()
+    assert "bogus.mp4" in captured.err and "not a video file" in captured.err and "h264" in captured.out
+
+
+def test_synth_writes_ucf101_layout(tmp_path, capsys):
+    root = tmp_path / "motion"
+    args = ["synth", str(root), "--classes", "2", "--videos-per-class", "3", "--frames", "8", "--size", "32x48"]
+    assert main([*args, "--quiet"]) == 0
+    assert "6 videos" in capsys.readouterr().out
+    train = load_videos(root, subset="train")
+    assert train.layout == "ucf101" and len(train.classes) == 2
+    assert main([*args, "--quiet"]) == 0
+    assert capsys.readouterr().out.startswith("found")
+
+
+def test_bad_arguments_give_clear_errors(tmp_path, capsys):
+    assert main(["synth", str(tmp_path / "x"), "--classes", "99", "--quiet"]) == 2
+    assert "num_classes" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["synth", str(tmp_path / "x"), "--size", "big"])
+    assert "HEIGHTxWIDTH" in capsys.readouterr().err
+
+
+def test_models_lists_c3d(capsys):
+    assert main(["models", "c3d"]) == 0
+    out = capsys.readouterr().out
+    assert "c3d" in out and "3x16x112x112" in out and "38.5G" in out and "fc6" in out
+    assert main(["models", "no_such_model*"]) == 1
