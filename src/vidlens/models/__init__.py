@@ -1,0 +1,35 @@
+"""Models: the registry, C3D, named feature taps, weight loading and complexity counts.
+
+    from vidlens.models import create_model, extract, load_weights
+    model = load_weights(create_model("c3d"), "c3d.pickle").eval()
+    feats = extract(model, clips, "fc6")["fc6"]  # (N, 4096)
+
+Importing this package registers every built-in model.
+"""
+
+from vidlens.models.c3d import C3D
+from vidlens.models.complexity import ModelInfo, count_macs, count_parameters, describe_model, describe_models
+from vidlens.models.registry import UnknownNameError, create_model, list_models, register_model
+from vidlens.models.taps import FeatureTaps, extract, get_layer, list_layers
+from vidlens.models.weights import UnsafeCheckpointError, WeightsMismatchError, load_weights, save_weights
+
+__all__ = [
+    "C3D",
+    "FeatureTaps",
+    "ModelInfo",
+    "UnknownNameError",
+    "UnsafeCheckpointError",
+    "WeightsMismatchError",
+    "count_macs",
+    "count_parameters",
+    "create_model",
+    "describe_model",
+    "describe_models",
+    "extract",
+    "get_layer",
+    "list_layers",
+    "list_models",
+    "load_weights",
+    "register_model",
+    "save_weights",
+]

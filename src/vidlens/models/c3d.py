@@ -1,0 +1,233 @@
+"""C3D: the 3D ConvNet of Tran et al. 2015, layer for layer.
+
+Tran, Bourdev, Fergus, Torresani, Paluri, "Learning Spatiotemporal Features with 3D Convolutional
+Networks", ICCV 2015 (arXiv:1412.0767).
+
+Every module is a named top-level attribute (conv1, relu1, pool1, ..., fc8), so state dicts saved by the
+c3d-pytorch port of the Caffe Sports-1M weights (keys ``conv1.weight`` ... ``fc8.bias``) load key for key,
+and feature taps, Grad-CAM and deconvolution name layers the way the paper does.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from vidlens.models.registry import register_model
+from vidlens.models.weights import load_weights
+
+__all__ = ["C3D", "c3d", "c3d_sports1m"]
+
+# What pool5 must produce for fc6: 512 channels x 1 x 4 x 4 = 8192 features (from 16x112x112 clips).
+_POOL5_SHAPE = (512, 1, 4, 4)
+_FC6_IN = 512 * 1 * 4 * 4
+
+
+class C3D(nn.Module):
+    """C3D of Tran et al. 2015: 8 3x3x3 convolutions, 5 max-pools and 3 fully connected layers.
+
+    Tran, Bourdev, Fergus, Torresani, Paluri, "Learning Spatiotemporal Features with 3D Convolutional
+    Networks", ICCV 2015, figure 3. Input: clips ``(N, 3, 16, 112, 112)``; output: logits
+    ``(N, num_classes)``. pool1 pools space only (1x2x2) so that temporal information is not merged too
+    early (section 3.2); pool5 pads H and W by one so that 7x7 maps give 4x4 and fc6 sees 512x1x4x4 = 8192
+    features, as in the Caffe model (and its c3d-pytorch port).
+
+    ReLUs are separate, non-in-place modules, so that hooks on a convolution see its output before the
+    ReLU, and hooks on a ReLU (the ``conv*`` / ``fc6`` / ``fc7`` taps of :attr:`feature_layers`) see the
+    activation the Caffe tool extracted (Caffe applied ReLU in place, so "fc6" meant relu(fc6)).
+
+    Args:
+        num_classes: outputs of fc8; 487 for Sports-1M, 101 for UCF101, 400 for Kinetics-400.
+        dropout: dropout probability after relu6 and relu7 (0.5 in the paper).
+    """
+
+    # Public tap name -> module whose output it is (see vidlens.models.taps).
+    feature_layers: ClassVar[dict[str, str]] = {
+        "conv1": "relu1",
+        "pool1": "pool1",
+        "conv2": "relu2",
+        "pool2": "pool2",
+        "conv3a": "relu3a",
+        "conv3b": "relu3b",
+        "pool3": "pool3",
+        "conv4a": "relu4a",
+        "conv4b": "relu4b",
+        "pool4": "pool4",
+        "conv5a": "relu5a",
+        "conv5b": "relu5b",
+        "pool5": "pool5",
+        "fc6": "relu6",
+        "fc7": "relu7",
+        "fc8": "fc8",
+    }
+    # One clip, (C, T, H, W): what fc6 was sized for.
+    input_shape: ClassVar[tuple[int, int, int, int]] = (3, 16, 112, 112)
+    paper: ClassVar[str] = (
+        'Tran, Bourdev, Fergus, Torresani, Paluri, "Learning Spatiotemporal Features with 3D Convolutional '
+        'Networks", ICCV 2015'
+    )
+    # Name of the vidlens.presets preset that prepares input for these weights; "sports1m" for Caffe ports.
+    default_preset: str = "plain"
+
+    def __init__(self, *, num_classes: int = 487, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        # Modules are declared in data-flow order, so state_dict() lists keys as the c3d-pytorch port does.
+        self.conv1 = nn.Conv3d(3, 64, kernel_size=(3, 3, 3), padding=(1, 1, 1))
+        self.relu1 = nn.ReLU()
+        self.pool1 = nn.MaxPool3d(kernel_size=(1, 2, 2), stride=(1, 2, 2))
+        self.conv2 = nn.Conv3d(64, 128, kernel_size=(3, 3, 3), padding=(1, 1, 1))
+        self.relu2 = nn.ReLU()
+        self.pool2 = nn.MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2))
+        self.conv3a = nn.Conv3d(128, 256, kernel_size=(3, 3, 3), padding=(1, 1, 1))
+        self.relu3a = nn.ReLU()
+        self.conv3b = nn.Conv3d(256, 256, kernel_size=(3, 3, 3), padding=(1, 1, 1))
+        self.relu3b = nn.ReLU()
+        self.pool3 = nn.MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2))
+        self.conv4a = nn.Conv3d(256, 512, kernel_size=(3, 3, 3), padding=(1, 1, 1))
+        self.relu4a = nn.ReLU()
+        self.conv4b = nn.Conv3d(512, 512, kernel_size=(3, 3, 3), padding=(1, 1, 1))
+        self.relu4b = nn.ReLU()
+        self.pool4 = nn.MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2))
+        self.conv5a = nn.Conv3d(512, 512, kernel_size=(3, 3, 3), padding=(1, 1, 1))
+        self.relu5a = nn.ReLU()
+        self.conv5b = nn.Conv3d(512, 512, kernel_size=(3, 3, 3), padding=(1, 1, 1))
+        self.relu5b = nn.ReLU()
+        self.pool5 = nn.MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2), padding=(0, 1, 1))
+        self.fc6 = nn.Linear(_FC6_IN, 4096)
+        self.relu6 = nn.ReLU()
+        self.drop6 = nn.Dropout(dropout)
+        self.fc7 = nn.Linear(4096, 4096)
+        self.relu7 = nn.ReLU()
+        self.drop7 = nn.Dropout(dropout)
+        self.fc8 = nn.Linear(4096, num_classes)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """He et al. 2015 (Kaiming) init for layers followed by a ReLU; small Gaussian for the classifier."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv3d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+        # Near-zero logits at the start, so the initial loss is about log(num_classes).
+        nn.init.normal_(self.fc8.weight, std=0.01)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Clips ``(N, 3, 16, 112, 112)`` -> pool5 features flattened in (C, T, H, W) order, ``(N, 8192)``."""
+        self._check_input(x)
+        thw = tuple(x.shape[2:])
+        x = self.relu1(self.conv1(x))  # (N, 64, 16, 112, 112)
+        x = self.pool1(x)  # (N, 64, 16, 56, 56): space only
+        x = self.relu2(self.conv2(x))  # (N, 128, 16, 56, 56)
+        x = self.pool2(x)  # (N, 128, 8, 28, 28)
+        x = self.relu3a(self.conv3a(x))  # (N, 256, 8, 28, 28)
+        x = self.relu3b(self.conv3b(x))  # (N, 256, 8, 28, 28)
+        x = self.pool3(x)  # (N, 256, 4, 14, 14)
+        x = self.relu4a(self.conv4a(x))  # (N, 512, 4, 14, 14)
+        x = self.relu4b(self.conv4b(x))  # (N, 512, 4, 14, 14)
+        x = self.pool4(x)  # (N, 512, 2, 7, 7)
+        x = self.relu5a(self.conv5a(x))  # (N, 512, 2, 7, 7)
+        x = self.relu5b(self.conv5b(x))  # (N, 512, 2, 7, 7)
+        x = self.pool5(x)  # (N, 512, 1, 4, 4): padding (0, 1, 1) takes 7x7 to 4x4
+        if tuple(x.shape[1:]) != _POOL5_SHAPE:
+            raise ValueError(_size_message(thw, tuple(x.shape[1:])))
+        return x.flatten(1)  # (N, 8192), as c3d-pytorch's x.view(-1, 8192)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """pool5 features ``(N, 8192)`` -> logits ``(N, num_classes)``, or fc7 activations ``(N, 4096)``."""
+        x = self.drop6(self.relu6(self.fc6(x)))  # (N, 4096)
+        x = self.drop7(self.relu7(self.fc7(x)))  # (N, 4096)
+        if pre_logits:
+            return x
+        return self.fc8(x)  # (N, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Clips ``(N, 3, 16, 112, 112)`` -> logits ``(N, num_classes)``."""
+        x = self.forward_features(x)  # (N, 8192)
+        return self.forward_head(x)  # (N, num_classes)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        """Fail early, saying how to fix it, on input that is not ``(N, 3, T, H, W)`` float clips."""
+        expected = (
+            "C3D expects float clips shaped (N, 3, T, H, W), with T x H x W = 16 x 112 x 112 as fc6 expects"
+        )
+        if x.ndim != 5 or x.shape[1] != 3:
+            hint = ""
+            if x.ndim == 4 and x.shape[0] == 3:
+                hint = "; for a single clip (3, T, H, W) add the batch dimension with x.unsqueeze(0)"
+            elif x.ndim >= 4 and x.shape[-1] == 3:
+                hint = (
+                    "; this looks like channels-last frames (..., T, H, W, 3): convert them with "
+                    "vidlens.presets.get_preset(model.default_preset).normalize(frames)"
+                )
+            raise ValueError(f"{expected}; got shape {tuple(x.shape)}{hint}")
+        if not x.is_floating_point():
+            raise TypeError(
+                f"{expected}; got dtype {x.dtype}: convert uint8 frames with "
+                f"vidlens.presets.get_preset({self.default_preset!r}).normalize(frames)"
+            )
+        # Catch clips too small for the pools here, before torch fails with a shape error mid-network.
+        size = tuple(x.shape[2:])
+        for pool in (self.pool1, self.pool2, self.pool3, self.pool4, self.pool5):
+            size = _pooled_size(size, pool)
+            if min(size) < 1:
+                raise ValueError(_size_message(tuple(x.shape[2:]), None))
+
+
+def _pooled_size(size: tuple[int, ...], pool: nn.MaxPool3d) -> tuple[int, ...]:
+    """(T, H, W) after ``pool``: floor((d + 2 * padding - kernel) / stride) + 1 per dimension."""
+    kernel, stride, padding = (
+        v if isinstance(v, tuple) else (v, v, v) for v in (pool.kernel_size, pool.stride, pool.padding)
+    )
+    return tuple((d + 2 * p - k) // s + 1 for d, k, s, p in zip(size, kernel, stride, padding, strict=True))
+
+
+def _size_message(thw: tuple[int, ...], pool5: tuple[int, ...] | None) -> str:
+    """Why clips of ``thw`` = (T, H, W) do not fit fc6, given the pool5 shape they produce (None: none)."""
+    t, h, w = thw
+    if pool5 is None:
+        outcome = "is too small to reach pool5"
+    else:
+        outcome = f"produced pool5 features of {'x'.join(map(str, pool5))} = {math.prod(pool5)}"
+    return (
+        f"C3D input of T x H x W = {t}x{h}x{w} {outcome}, but fc6 expects 512x1x4x4 = {_FC6_IN}: feed "
+        "16x112x112 clips (frames resized to 128x171 and centre-cropped to 112, as in the paper; "
+        "T in 16..31 and H, W in 96..127 also give 1x4x4). For features of other sizes, tap a "
+        "convolutional layer instead, e.g. vidlens.models.extract(model, x, 'conv5b')."
+    )
+
+
+@register_model
+def c3d(*, num_classes: int = 487, dropout: float = 0.5, weights: str | os.PathLike | None = None) -> C3D:
+    """C3D (Tran et al. 2015) for 16x112x112 clips, randomly initialised or loaded from ``weights``.
+
+    Args:
+        num_classes: outputs of fc8 (487: Sports-1M).
+        dropout: dropout after fc6 and fc7.
+        weights: optional path of a state dict to load strictly (see :func:`vidlens.models.load_weights`).
+    """
+    model = C3D(num_classes=num_classes, dropout=dropout)
+    if weights is not None:
+        load_weights(model, weights)
+    return model
+
+
+@register_model
+def c3d_sports1m(
+    *, weights: str | os.PathLike | None = None, num_classes: int = 487, dropout: float = 0.5
+) -> C3D:
+    """C3D for the Sports-1M weights ported from Caffe: input BGR 0-255 minus the mean (preset "sports1m").
+
+    vidlens downloads nothing: pass the ported file (e.g. c3d-pytorch's ``c3d.pickle``) as ``weights``.
+    Without it the network is randomly initialised, which is only good for shapes and tests.
+    """
+    model = c3d(num_classes=num_classes, dropout=dropout, weights=weights)
+    model.default_preset = "sports1m"
+    return model

@@ -1,0 +1,95 @@
+"""Model registry: a module-level dict of builder functions, filled by ``@register_model``.
+
+A builder is a plain function named after the model that takes keyword-only arguments and returns an
+``nn.Module``::
+
+    @register_model
+    def c3d(*, num_classes: int = 487, dropout: float = 0.5, weights=None) -> C3D: ...
+
+    model = create_model("c3d", num_classes=101)
+    list_models("c3d*")  # ['c3d', 'c3d_sports1m']
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from torch import nn
+
+__all__ = [
+    "UnknownNameError",
+    "create_model",
+    "list_models",
+    "model_entrypoint",
+    "register_model",
+    "unknown_name_error",
+]
+
+# name -> builder; filled at import time by @register_model (importing vidlens.models registers all).
+_model_entrypoints: dict[str, Callable[..., nn.Module]] = {}
+
+BuilderT = TypeVar("BuilderT", bound=Callable[..., nn.Module])
+
+
+class UnknownNameError(KeyError):
+    """A ``KeyError`` for unknown model or layer names whose message prints as written.
+
+    (A plain ``KeyError`` prints ``repr`` of its message, which turns line breaks into ``\\n``.)
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def unknown_name_error(kind: str, name: str, choices: Iterable[str], hint: str = "") -> UnknownNameError:
+    """Build the error for an unknown ``name``: the closest matches, every valid choice, how to list them."""
+    choices = list(choices)
+    message = f"unknown {kind} {name!r}"
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    if close:
+        alternatives = ", ".join(repr(c) for c in close[:-1])
+        alternatives = f"{alternatives} or {close[-1]!r}" if alternatives else repr(close[-1])
+        message += f"; did you mean {alternatives}?"
+    message += f"\nchoose from: {', '.join(choices) if choices else '(none registered)'}"
+    if hint:
+        message += f"\n{hint}"
+    return UnknownNameError(message)
+
+
+def register_model(fn: BuilderT) -> BuilderT:
+    """Decorator: register the builder ``fn`` under its own name (``fn.__name__``) and return it unchanged."""
+    name = fn.__name__
+    if name in _model_entrypoints and _model_entrypoints[name] is not fn:
+        existing = _model_entrypoints[name]
+        raise ValueError(
+            f"a model called {name!r} is already registered (by {existing.__module__}.{existing.__qualname__}); "
+            "give the new builder function a different name"
+        )
+    _model_entrypoints[name] = fn
+    return fn
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Sorted names of the registered models, optionally filtered by a shell-style ``pattern`` ("c3d*")."""
+    names = sorted(_model_entrypoints)
+    if pattern is not None:
+        names = fnmatch.filter(names, pattern)
+    return names
+
+
+def model_entrypoint(name: str) -> Callable[..., nn.Module]:
+    """The builder function registered as ``name``."""
+    try:
+        return _model_entrypoints[name]
+    except KeyError:
+        raise unknown_name_error(
+            "model", name, list_models(), "list them with `vidlens models` or vidlens.models.list_models()"
+        ) from None
+
+
+def create_model(name: str, **kwargs) -> nn.Module:
+    """Build the registered model ``name``; keyword arguments go to its builder (e.g. ``num_classes=101``)."""
+    return model_entrypoint(name)(**kwargs)
