@@ -27,7 +27,18 @@ def test_info_table_json_and_errors(make_video, tmp_path, capsys):
 
 def test_synth_writes_ucf101_layout(tmp_path, capsys):
     root = tmp_path / "motion"
-    args = ["synth", str(root), "--classes", "2", "--videos-per-class", "3", "--frames", "8", "--size", "32x48"]
+    args = [
+        "synth",
+        str(root),
+        "--classes",
+        "2",
+        "--videos-per-class",
+        "3",
+        "--frames",
+        "8",
+        "--size",
+        "32x48",
+    ]
     assert main([*args, "--quiet"]) == 0
     assert "6 videos" in capsys.readouterr().out
     train = load_videos(root, subset="train")

@@ -93,7 +93,9 @@ def get_preset(preset: str | Preset) -> Preset:
     try:
         return PRESETS[preset]
     except KeyError:
-        raise KeyError(f"unknown preset {preset!r}; available presets: {', '.join(sorted(PRESETS))}") from None
+        raise KeyError(
+            f"unknown preset {preset!r}; available presets: {', '.join(sorted(PRESETS))}"
+        ) from None
 
 
 def list_presets() -> list[str]:
