@@ -1,0 +1,277 @@
+"""Helpers shared by the benchmarks: synthetic test videos, interleaved timing, memory probes, tables.
+
+Nothing here is part of vidlens; it only uses its public API (``write_video``) to make test files.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# --------------------------------------------------------------------------------------------------------
+# Synthetic videos
+# --------------------------------------------------------------------------------------------------------
+
+
+def _blurred_noise(
+    rng: np.random.Generator, height: int, width: int, channels: int, grain: int
+) -> np.ndarray:
+    """Random values on a grid ``grain`` pixels apart, upsampled and box-blurred twice along each axis.
+
+    The blur is circular, so the result tiles without seams. Values are float, mean 0, std 1.
+    """
+    noise = rng.standard_normal((-(-height // grain), -(-width // grain), channels)).astype(np.float32)
+    noise = np.repeat(np.repeat(noise, grain, axis=0), grain, axis=1)[:height, :width]
+    for axis in (0, 1):
+        for _ in range(2):
+            noise = sum(np.roll(noise, k - grain // 2, axis=axis) for k in range(grain)) / grain
+    return (noise - noise.mean()) / noise.std()
+
+
+def smooth_texture(height: int, width: int, *, seed: int = 0, grain: int = 8) -> np.ndarray:
+    """A periodic, smooth random RGB texture ``(height, width, 3)`` uint8.
+
+    Blurred noise in brightness (detail about ``grain`` pixels across) plus coarser, fainter colour
+    blotches: it compresses and decodes like camera footage of textured surfaces, whereas raw per-pixel
+    noise would be unrealistically expensive to decode.
+    """
+    rng = np.random.default_rng(seed)
+    luma = _blurred_noise(rng, height, width, 1, grain)
+    tint = _blurred_noise(rng, height, width, 3, 4 * grain)
+    tex = 128 + 50 * luma + 30 * tint
+    return np.clip(tex, 0, 255).astype(np.uint8)
+
+
+def synthetic_frames(n: int, height: int = 240, width: int = 320, *, seed: int = 0) -> Iterator[np.ndarray]:
+    """``n`` RGB frames ``(height, width, 3)`` uint8: a scrolling texture with a moving square over it.
+
+    The texture is made once, tiled 2x2 and then cut at a moving offset, so a frame costs one slice copy
+    (about 0.1 ms at 320x240); this is what lets the 10-minute video be written in seconds.
+    """
+    th, tw = 2 * height, 2 * width  # texture period
+    tex = np.tile(smooth_texture(th, tw, seed=seed), (2, 2, 1))  # any (height, width) window fits
+    r = max(height // 8, 2)
+    for i in range(n):
+        y0, x0 = i % th, (2 * i) % tw  # scroll 1 px down, 2 px right per frame
+        frame = tex[y0 : y0 + height, x0 : x0 + width].copy()
+        cy = int(height / 2 + height / 3 * np.sin(i / 20))
+        cx = int(width / 2 + width / 3 * np.cos(i / 31))
+        frame[cy - r : cy + r, cx - r : cx + r] = (230, 60, 40)
+        yield frame
+
+
+def make_video(
+    path: str | Path,
+    n_frames: int,
+    size: tuple[int, int] = (240, 320),
+    *,
+    fps: int = 25,
+    preset: str | None = None,
+    seed: int = 0,
+) -> tuple[Path, float]:
+    """Write an H.264 test video with :func:`vidlens.video.write_video`; return it and the seconds taken.
+
+    ``preset`` is the libx264 preset (None: x264's default, "medium").
+    """
+    from vidlens.video import write_video
+
+    t0 = time.perf_counter()
+    options = {"preset": preset} if preset else None
+    out = write_video(path, synthetic_frames(n_frames, *size, seed=seed), fps, options=options)
+    return out, time.perf_counter() - t0
+
+
+# --------------------------------------------------------------------------------------------------------
+# Interleaved timing
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Samples:
+    """Repeated measurements of one method: frames delivered, wall seconds and process CPU seconds."""
+
+    name: str
+    frames: list[int] = field(default_factory=list)
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def fps(self) -> list[float]:
+        return [f / w for f, w in zip(self.frames, self.wall, strict=True) if w > 0]
+
+    @property
+    def median_fps(self) -> float:
+        return statistics.median(self.fps) if self.fps else float("nan")
+
+    @property
+    def best_fps(self) -> float:
+        return max(self.fps) if self.fps else float("nan")
+
+    @property
+    def cpu_ms_per_frame(self) -> float:
+        per = [1000 * c / f for f, c in zip(self.frames, self.cpu, strict=True) if f]
+        return statistics.median(per) if per else float("nan")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "median_fps": self.median_fps,
+            "best_fps": self.best_fps,
+            "cpu_ms_per_frame": self.cpu_ms_per_frame,
+            "fps": self.fps,
+            "frames": self.frames,
+            "wall_s": self.wall,
+            "cpu_s": self.cpu,
+            "error": self.error,
+        }
+
+
+def paired_ratio(s: Samples, ref: Samples) -> float:
+    """Median over rounds of ``s``'s frames/s divided by ``ref``'s in the same round.
+
+    Pairing by round cancels the slow drifts of a shared machine (other jobs starting or stopping) that
+    a ratio of two medians still carries.
+    """
+    ratios = [a / b for a, b in zip(s.fps, ref.fps, strict=False) if b > 0]
+    return statistics.median(ratios) if ratios else float("nan")
+
+
+def interleaved(
+    methods: dict[str, Callable[[], int]], rounds: int, *, log: Callable[[str], None] | None = None
+) -> dict[str, Samples]:
+    """Run every method once per round, round-robin, starting each round one method later.
+
+    Interleaving spreads the machine's slow moments over all methods instead of penalising whichever ran
+    during them. Each method returns the number of frames it delivered. A method that raises is recorded
+    with its error and dropped from later rounds.
+    """
+    names = list(methods)
+    results = {name: Samples(name) for name in names}
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            s = results[name]
+            if s.error is not None:
+                continue
+            c0, t0 = time.process_time(), time.perf_counter()
+            try:
+                n = methods[name]()
+            except Exception as err:  # a peer that breaks is reported, not fatal
+                s.error = f"{type(err).__name__}: {err}"
+                continue
+            s.wall.append(time.perf_counter() - t0)
+            s.cpu.append(time.process_time() - c0)
+            s.frames.append(n)
+        if log:
+            log(f"  round {r + 1}/{rounds} done")
+    return results
+
+
+# --------------------------------------------------------------------------------------------------------
+# Memory
+# --------------------------------------------------------------------------------------------------------
+
+
+def _proc_status_kib(key: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def rss_mib() -> float | None:
+    """Current resident set size of this process in MiB (None where it cannot be read)."""
+    kib = _proc_status_kib("VmRSS")
+    if kib is not None:
+        return kib / 1024
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def peak_rss_mib() -> dict[str, float | None]:
+    """High-water marks of this process's RSS in MiB: ``vmhwm`` and ``ru_maxrss``.
+
+    ``ru_maxrss`` (getrusage) is the usual measure, but Linux carries it across ``execve``: a child
+    started by ``subprocess`` (vfork + exec) inherits the parent's high-water mark. ``VmHWM`` from
+    /proc/self/status belongs to the process's own address space and starts afresh at exec, so it is
+    the one to trust on Linux; both are reported.
+    """
+    out: dict[str, float | None] = {"vmhwm": None, "ru_maxrss": None}
+    kib = _proc_status_kib("VmHWM")
+    if kib is not None:
+        out["vmhwm"] = kib / 1024
+    try:
+        import resource
+    except ImportError:
+        return out
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out["ru_maxrss"] = maxrss / 2**20 if sys.platform == "darwin" else maxrss / 1024  # bytes vs KiB
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------
+# Reporting
+# --------------------------------------------------------------------------------------------------------
+
+
+def machine_info() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    info: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
+    try:
+        with open("/proc/cpuinfo") as f:
+            info["cpu_model"] = next(
+                (line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), None
+            )
+    except OSError:
+        info["cpu_model"] = None
+    try:
+        import av
+
+        info["pyav"] = av.__version__
+        info["ffmpeg"] = getattr(av, "ffmpeg_version_info", None)
+    except ImportError:
+        pass
+    if hasattr(os, "getloadavg"):
+        info["loadavg"] = os.getloadavg()
+    return info
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, markdown: bool = False) -> str:
+    """Rows as an aligned text table, or a Markdown table with ``markdown=True``."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    if markdown:
+        lines = ["| " + " | ".join(cells[0]) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in cells[1:]]
+        return "\n".join(lines)
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def fmt(row: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
+
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([fmt(cells[0]), sep] + [fmt(row) for row in cells[1:]])
