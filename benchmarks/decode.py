@@ -424,7 +424,7 @@ MEMORY_HEADERS = ["what", "peak RSS MiB", "baseline MiB", "peak-baseline", "ru_m
 INTERPOLATIONS = ["FAST_BILINEAR", "BILINEAR", "BICUBIC", "AREA", "LANCZOS"]
 # The rows that match what vidlens does now: the baselines of the "speed vs now" columns.
 CONVERSION_NOW = "BILINEAR threads=None"
-E2E_NOW = "vidlens iter_frames (as is: decoder threads 0, swscale threads auto, rgb24)"
+E2E_NOW = "vidlens iter_frames (as shipped: decoder threads 0, gbrp, swscale threads=1)"
 
 
 def decode_list(path: str, n: int, thread_count: int = 0) -> list[av.VideoFrame]:
