@@ -72,6 +72,8 @@ class C3D(nn.Module):
     )
     # Name of the vidlens.presets preset that prepares input for these weights; "sports1m" for Caffe ports.
     default_preset: str = "plain"
+    # The final linear layer: what fine-tuning re-initialises for a new number of classes.
+    classifier: ClassVar[str] = "fc8"
 
     def __init__(self, *, num_classes: int = 487, dropout: float = 0.5) -> None:
         super().__init__()
