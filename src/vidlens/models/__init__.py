@@ -9,6 +9,7 @@ Importing this package registers every built-in model.
 
 from vidlens.models.c3d import C3D
 from vidlens.models.complexity import ModelInfo, count_macs, count_parameters, describe_model, describe_models
+from vidlens.models.finetune import PretrainedReport, get_classifier, load_pretrained, reset_classifier
 from vidlens.models.registry import UnknownNameError, create_model, list_models, register_model
 from vidlens.models.taps import FeatureTaps, extract, get_layer, list_layers
 from vidlens.models.weights import UnsafeCheckpointError, WeightsMismatchError, load_weights, save_weights
@@ -17,6 +18,7 @@ __all__ = [
     "C3D",
     "FeatureTaps",
     "ModelInfo",
+    "PretrainedReport",
     "UnknownNameError",
     "UnsafeCheckpointError",
     "WeightsMismatchError",
@@ -26,10 +28,13 @@ __all__ = [
     "describe_model",
     "describe_models",
     "extract",
+    "get_classifier",
     "get_layer",
     "list_layers",
     "list_models",
+    "load_pretrained",
     "load_weights",
     "register_model",
+    "reset_classifier",
     "save_weights",
 ]
