@@ -1,0 +1,82 @@
+"""Sweep the registry: every model builds, runs forward and backward, and follows the conventions
+(named taps, a declared classifier, input shape, paper, preset) that the rest of vidlens relies on."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+
+from vidlens.models import (
+    create_model,
+    describe_models,
+    extract,
+    get_classifier,
+    get_layer,
+    list_layers,
+    list_models,
+)
+from vidlens.models.registry import model_entrypoint
+from vidlens.presets import PRESETS
+
+NUM_CLASSES = 7
+# Models whose layers adapt to any clip size are swept on smaller clips to keep the suite fast.
+SIZE_AGNOSTIC_INPUT = (3, 8, 32, 32)
+
+
+def _small(name: str) -> tuple[torch.nn.Module, tuple[int, ...]]:
+    """The model with few classes (and a narrow width where it has one), and a batch of clips' shape."""
+    kwargs: dict = {"num_classes": NUM_CLASSES}
+    if "width" in inspect.signature(model_entrypoint(name)).parameters:
+        kwargs["width"] = 8
+    model = create_model(name, **kwargs)
+    if getattr(model, "size_agnostic", False):
+        return model, (2, *SIZE_AGNOSTIC_INPUT)
+    return model, (1, *model.input_shape)  # full-size clips: one is enough
+
+
+def test_registry_is_populated():
+    names = list_models()
+    assert "c3d" in names and names == sorted(names)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_model_conventions(name):
+    model, _ = _small(name)
+    assert model.num_classes == NUM_CLASSES
+    assert len(model.input_shape) == 4 and model.input_shape[0] == 3
+    assert isinstance(model.paper, str) and len(model.paper) > 20
+    assert model.default_preset in PRESETS
+    assert get_classifier(model).out_features == NUM_CLASSES
+    layers = list_layers(model)
+    assert layers, f"{name} declares no feature layers"
+    for layer in layers:
+        get_layer(model, layer)
+    relus = [m for m in model.modules() if isinstance(m, torch.nn.ReLU)]
+    assert relus and not any(m.inplace for m in relus), "ReLUs must be non-inplace nn.ReLU modules"
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_backward_and_taps(name):
+    torch.manual_seed(0)
+    model, shape = _small(name)
+    x = torch.randn(*shape)
+    logits = model.train()(x)
+    assert logits.shape == (len(x), NUM_CLASSES) and torch.isfinite(logits).all()
+    logits.logsumexp(dim=1).sum().backward()
+    first = next(p for p in model.parameters() if p.ndim > 1)
+    assert first.grad is not None and first.grad.abs().sum() > 0, "no gradient reached the first layer"
+    model.eval()
+    with torch.inference_mode():
+        a, b = model(x), model(x)
+    assert torch.equal(a, b), "eval mode must be deterministic"
+    feats = extract(model, x, list_layers(model))
+    assert all(t.shape[0] == len(x) for t in feats.values())
+
+
+def test_describe_models_covers_the_registry():
+    infos = describe_models()
+    assert [i.name for i in infos] == list_models()
+    for info in infos:
+        assert info.params > 0 and info.macs > 0 and info.layers and info.paper
