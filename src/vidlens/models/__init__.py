@@ -10,17 +10,23 @@ Importing this package registers every built-in model.
 from vidlens.models.c3d import C3D
 from vidlens.models.complexity import ModelInfo, count_macs, count_parameters, describe_model, describe_models
 from vidlens.models.finetune import PretrainedReport, get_classifier, load_pretrained, reset_classifier
+from vidlens.models.recurrent import GRURCN, ConvGRU, ConvGRUCell
 from vidlens.models.registry import UnknownNameError, create_model, list_models, register_model
+from vidlens.models.resnet3d import VideoResNet
 from vidlens.models.taps import FeatureTaps, extract, get_layer, list_layers
 from vidlens.models.weights import UnsafeCheckpointError, WeightsMismatchError, load_weights, save_weights
 
 __all__ = [
     "C3D",
+    "GRURCN",
+    "ConvGRU",
+    "ConvGRUCell",
     "FeatureTaps",
     "ModelInfo",
     "PretrainedReport",
     "UnknownNameError",
     "UnsafeCheckpointError",
+    "VideoResNet",
     "WeightsMismatchError",
     "count_macs",
     "count_parameters",
