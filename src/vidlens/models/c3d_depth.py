@@ -1,0 +1,394 @@
+"""The kernel-temporal-depth family of Tran et al. 2015: five 3D convolutions of depth d_i, one network each.
+
+Tran, Bourdev, Fergus, Torresani, Paluri, "Learning Spatiotemporal Features with 3D Convolutional
+Networks", ICCV 2015 (arXiv:1412.0767), section 3.2: before settling on C3D's 3x3x3 kernels, the paper
+trains on UCF101 a family of nets that differ only in the temporal depth d_i of their five conv kernels
+(d_i x 3 x 3): homogeneous depth-1, depth-3, depth-5, depth-7, and varying 3-3-5-5-7 (increasing) and
+7-5-5-3-3 (decreasing). depth-3 wins; depth-1, a frame-by-frame 2D ConvNet, is the worst.
+
+    model = create_model("c3d_depth3", num_classes=101)
+    model = create_model("c3d_depth1", width=16)  # 16-32-64-64-64 filters: small, for tests
+
+Also holds two helpers that :mod:`vidlens.models.fusion` shares: :func:`check_clips` (the input checks
+and fix-it hints every clip model gives) and :func:`output_size` (a conv or pool's output size).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from vidlens.models.registry import register_model
+from vidlens.models.weights import load_weights
+
+__all__ = [
+    "C3DDepth",
+    "c3d_decreasing",
+    "c3d_depth1",
+    "c3d_depth3",
+    "c3d_depth5",
+    "c3d_depth7",
+    "c3d_increasing",
+    "check_clips",
+    "output_size",
+]
+
+# Filters of conv1..conv5 per unit of `width` (section 3.2: 64, 128, 256, 256, 256 at width 64).
+_FILTERS_PER_64 = (64, 128, 256, 256, 256)
+# Outputs of fc6 and fc7 (section 3.2: "the two fully connected layers have 2048 outputs").
+_FC_WIDTH = 2048
+# pool5's output volume (T, H, W) for a 16x112x112 clip: fc6 sees 4 * width x 1 x 4 x 4 features.
+_POOL5_THW = (1, 4, 4)
+
+
+class C3DDepth(nn.Module):
+    """A net of the temporal-depth study (Tran et al. 2015, section 3.2): 5 convs of depth d_i, 5 pools, 3 fc.
+
+    Tran, Bourdev, Fergus, Torresani, Paluri, "Learning Spatiotemporal Features with 3D Convolutional
+    Networks", ICCV 2015, section 3.2 ("Common network settings", "Varying network architectures").
+    Input: clips ``(N, 3, 16, 112, 112)``; output: logits ``(N, num_classes)``.
+
+    Layers: conv_i is a ``d_i x 3 x 3`` convolution, stride 1, padded ``(d_i // 2, 1, 1)`` so that it keeps
+    T, H and W, followed by a ReLU and a max pool. pool1 is 1x2x2 (space only: time is not merged too
+    early); pool2..pool5 are 2x2x2, stride 2. fc6 and fc7 have 2048 outputs, with ReLU and dropout; fc8
+    is the classifier. Sizes for a 16x112x112 clip: pool1 16x56x56, pool2 8x28x28, pool3 4x14x14, pool4
+    2x7x7, pool5 1x4x4.
+
+    pool5 pads H and W by one, as C3D's pool5 does (:class:`vidlens.models.C3D`, the same Caffe code
+    base), so 7x7 maps give 4x4 rather than 3x3, and fc6 sees ``4 * width x 1 x 4 x 4`` features (4096 at
+    width 64). The paper does not give pool5's padding for these nets, but it does give their size:
+    about 17.5 M parameters each, which is what depth-3 has with the padded pool5 (17.44 M for 101
+    classes; 13.77 M with an unpadded pool5 giving 1x3x3). (The paper's "17K parameters per 2 of depth"
+    counts conv weights as if each filter had a single input channel, 9 x 2 x (64 + 128 + 3 x 256) =
+    17,280; with the input channels counted it is 3.1 M. Only the convs differ; fc6..fc8 are shared.)
+
+    What "depth-1 is a 2D ConvNet" means (paper: "depth-1 net is equivalent to applying 2D convolutions
+    on separate frames"): with ``depths = (1, 1, 1, 1, 1)`` no convolution mixes frames, so every conv
+    output at frame t depends on input frames only through the pools; pool1 keeps frames apart, and
+    pool2..pool5 are 2x2x2 and do merge them (conv2 at frame t sees input frame t alone, conv3 at frame t
+    sees input frames 2t and 2t + 1, and so on), as in the paper's setting. So depth-1 is a per-frame 2D
+    ConvNet whose max pools also pool over time; with depth d, conv1 at frame t sees frames
+    ``t - d // 2 .. t + d // 2``.
+
+    Args:
+        depths: temporal depth d_i of conv1..conv5, each odd (so that padding d_i // 2 keeps T).
+        num_classes: outputs of fc8; 101 for UCF101, the dataset of the study.
+        dropout: dropout probability after relu6 and relu7.
+        width: filters of conv1; conv2..conv5 have 2x, 4x, 4x and 4x that (the paper's 64-128-256-256-256
+            at 64; 16 gives 16-32-64-64-64 for quick tests). fc6 and fc7 stay at 2048 outputs.
+    """
+
+    # Public tap name -> module whose output it is (see vidlens.models.taps); conv taps are post-ReLU.
+    feature_layers: ClassVar[dict[str, str]] = {
+        "conv1": "relu1",
+        "pool1": "pool1",
+        "conv2": "relu2",
+        "pool2": "pool2",
+        "conv3": "relu3",
+        "pool3": "pool3",
+        "conv4": "relu4",
+        "pool4": "pool4",
+        "conv5": "relu5",
+        "pool5": "pool5",
+        "fc6": "relu6",
+        "fc7": "relu7",
+        "fc8": "fc8",
+    }
+    # One clip, (C, T, H, W): what fc6 is sized for.
+    input_shape: ClassVar[tuple[int, int, int, int]] = (3, 16, 112, 112)
+    paper: ClassVar[str] = (
+        'Tran, Bourdev, Fergus, Torresani, Paluri, "Learning Spatiotemporal Features with 3D Convolutional '
+        'Networks", ICCV 2015'
+    )
+    # Name of the vidlens.presets preset that prepares input for this model (no ported weights exist).
+    default_preset: str = "plain"
+    # The final linear layer: what fine-tuning re-initialises for a new number of classes.
+    classifier: ClassVar[str] = "fc8"
+
+    def __init__(
+        self,
+        depths: tuple[int, int, int, int, int],
+        *,
+        num_classes: int = 101,
+        dropout: float = 0.5,
+        width: int = 64,
+    ) -> None:
+        super().__init__()
+        depths = tuple(depths)
+        if len(depths) != 5 or not all(isinstance(d, int) and d >= 1 and d % 2 == 1 for d in depths):
+            raise ValueError(
+                f"depths must be 5 odd temporal kernel depths, one per conv layer (e.g. (3, 3, 3, 3, 3)); "
+                f"got {depths}: an even depth d cannot keep T with padding d // 2"
+            )
+        if width < 1:
+            raise ValueError(
+                f"width must be a positive number of conv1 filters (64 in the paper); got {width}"
+            )
+        self.depths = depths
+        self.width = width
+        self.num_classes = num_classes
+        c1, c2, c3, c4, c5 = (f * width // 64 for f in _FILTERS_PER_64)
+        d1, d2, d3, d4, d5 = depths
+        self.conv1 = _conv(3, c1, d1)
+        self.relu1 = nn.ReLU()
+        self.pool1 = nn.MaxPool3d(kernel_size=(1, 2, 2), stride=(1, 2, 2))
+        self.conv2 = _conv(c1, c2, d2)
+        self.relu2 = nn.ReLU()
+        self.pool2 = nn.MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2))
+        self.conv3 = _conv(c2, c3, d3)
+        self.relu3 = nn.ReLU()
+        self.pool3 = nn.MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2))
+        self.conv4 = _conv(c3, c4, d4)
+        self.relu4 = nn.ReLU()
+        self.pool4 = nn.MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2))
+        self.conv5 = _conv(c4, c5, d5)
+        self.relu5 = nn.ReLU()
+        self.pool5 = nn.MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2), padding=(0, 1, 1))
+        self.pool5_shape = (c5, *_POOL5_THW)
+        self.fc6 = nn.Linear(math.prod(self.pool5_shape), _FC_WIDTH)
+        self.relu6 = nn.ReLU()
+        self.drop6 = nn.Dropout(dropout)
+        self.fc7 = nn.Linear(_FC_WIDTH, _FC_WIDTH)
+        self.relu7 = nn.ReLU()
+        self.drop7 = nn.Dropout(dropout)
+        self.fc8 = nn.Linear(_FC_WIDTH, num_classes)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """He et al. 2015 (Kaiming) init for layers followed by a ReLU; small Gaussian for the classifier."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv3d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+        # Near-zero logits at the start, so the initial loss is about log(num_classes).
+        nn.init.normal_(self.fc8.weight, std=0.01)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Clips ``(N, 3, 16, 112, 112)`` -> pool5 features, (C, T, H, W) flattened: ``(N, 64 * width)``."""
+        self._check_input(x)
+        thw = tuple(x.shape[2:])
+        # Shapes for width 64; channels scale with width.
+        x = self.relu1(self.conv1(x))  # (N, 64, 16, 112, 112)
+        x = self.pool1(x)  # (N, 64, 16, 56, 56): space only
+        x = self.relu2(self.conv2(x))  # (N, 128, 16, 56, 56)
+        x = self.pool2(x)  # (N, 128, 8, 28, 28)
+        x = self.relu3(self.conv3(x))  # (N, 256, 8, 28, 28)
+        x = self.pool3(x)  # (N, 256, 4, 14, 14)
+        x = self.relu4(self.conv4(x))  # (N, 256, 4, 14, 14)
+        x = self.pool4(x)  # (N, 256, 2, 7, 7)
+        x = self.relu5(self.conv5(x))  # (N, 256, 2, 7, 7)
+        x = self.pool5(x)  # (N, 256, 1, 4, 4): padding (0, 1, 1) takes 7x7 to 4x4
+        if tuple(x.shape[1:]) != self.pool5_shape:
+            raise ValueError(self._size_message(thw, tuple(x.shape[1:])))
+        return x.flatten(1)  # (N, 4096)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """pool5 features ``(N, 64 * width)`` -> logits ``(N, num_classes)``, or fc7's ``(N, 2048)``."""
+        x = self.drop6(self.relu6(self.fc6(x)))  # (N, 2048)
+        x = self.drop7(self.relu7(self.fc7(x)))  # (N, 2048)
+        if pre_logits:
+            return x
+        return self.fc8(x)  # (N, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Clips ``(N, 3, 16, 112, 112)`` -> logits ``(N, num_classes)``."""
+        x = self.forward_features(x)  # (N, 4096) at width 64
+        return self.forward_head(x)  # (N, num_classes)
+
+    def extra_repr(self) -> str:
+        return f"depths={self.depths}, width={self.width}"
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        """Fail early, saying how to fix it, on input that is not ``(N, 3, T, H, W)`` float clips."""
+        check_clips(
+            x,
+            f"{type(self).__name__} expects float clips shaped (N, 3, T, H, W), with T x H x W = "
+            "16 x 112 x 112 as fc6 expects",
+            self.default_preset,
+        )
+        # Catch clips too small for the pools here, before torch fails with a shape error mid-network.
+        size = tuple(x.shape[2:])
+        for pool in (self.pool1, self.pool2, self.pool3, self.pool4, self.pool5):
+            size = output_size(size, pool)
+            if min(size) < 1:
+                raise ValueError(self._size_message(tuple(x.shape[2:]), None))
+
+    def _size_message(self, thw: tuple[int, ...], pool5: tuple[int, ...] | None) -> str:
+        """Why clips of ``thw`` = (T, H, W) do not fit fc6, given the pool5 shape they give (None: none)."""
+        t, h, w = thw
+        if pool5 is None:
+            outcome = "is too small to reach pool5"
+        else:
+            outcome = f"produced pool5 features of {'x'.join(map(str, pool5))} = {math.prod(pool5)}"
+        need = f"{'x'.join(map(str, self.pool5_shape))} = {math.prod(self.pool5_shape)}"
+        return (
+            f"{type(self).__name__} input of T x H x W = {t}x{h}x{w} {outcome}, but fc6 expects {need}: "
+            "feed 16x112x112 clips (T in 16..31 and H, W in 96..127 also give 1x4x4). For features of "
+            "other sizes, tap a convolutional layer instead, e.g. vidlens.models.extract(model, x, 'conv5')."
+        )
+
+
+def _conv(in_channels: int, out_channels: int, depth: int) -> nn.Conv3d:
+    """A ``depth x 3 x 3`` convolution, stride 1, padded so that T, H and W are kept (depth is odd)."""
+    return nn.Conv3d(in_channels, out_channels, kernel_size=(depth, 3, 3), padding=(depth // 2, 1, 1))
+
+
+def check_clips(x: torch.Tensor, expected: str, preset: str) -> None:
+    """Raise, saying how to fix it, unless ``x`` is a float batch of RGB clips ``(N, 3, T, H, W)``.
+
+    Args:
+        x: the model input.
+        expected: the start of the message, e.g. "C3DDepth expects float clips shaped (N, 3, T, H, W)".
+        preset: the model's ``default_preset``, named in the hint for uint8 frames.
+
+    Raises:
+        ValueError: ``x`` is not 5-D with 3 channels (with a hint for a missing batch dimension and for
+            channels-last frames).
+        TypeError: ``x`` is not floating point (uint8 frames not yet normalised).
+    """
+    if x.ndim != 5 or x.shape[1] != 3:
+        hint = ""
+        if x.ndim == 4 and x.shape[0] == 3:
+            hint = "; for a single clip (3, T, H, W) add the batch dimension with x.unsqueeze(0)"
+        elif x.ndim >= 4 and x.shape[-1] == 3:
+            hint = (
+                "; this looks like channels-last frames (..., T, H, W, 3): convert them with "
+                "vidlens.presets.get_preset(model.default_preset).normalize(frames)"
+            )
+        raise ValueError(f"{expected}; got shape {tuple(x.shape)}{hint}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{expected}; got dtype {x.dtype}: convert uint8 frames with "
+            f"vidlens.presets.get_preset({preset!r}).normalize(frames)"
+        )
+
+
+def output_size(size: Sequence[int], layer: nn.Module) -> tuple[int, ...]:
+    """Output size of a convolution or pooling ``layer`` (2D or 3D, no dilation) for input ``size``.
+
+    ``size`` lists the trailing dimensions to follow, e.g. (T, H, W) or just (H, W); each becomes
+    ``floor((d + 2 * padding - kernel) / stride) + 1`` with the layer's values for that dimension.
+    """
+    n = len(size)
+
+    def trailing(v: int | Sequence[int]) -> tuple[int, ...]:
+        return tuple(v)[-n:] if isinstance(v, Sequence) else (v,) * n
+
+    kernel, stride, padding = (trailing(v) for v in (layer.kernel_size, layer.stride, layer.padding))
+    return tuple((d + 2 * p - k) // s + 1 for d, k, s, p in zip(size, kernel, stride, padding, strict=True))
+
+
+def _c3d_depth(
+    depths: tuple[int, int, int, int, int],
+    num_classes: int,
+    dropout: float,
+    width: int,
+    weights: str | os.PathLike | None,
+) -> C3DDepth:
+    """Build a :class:`C3DDepth`, loading ``weights`` if given: what every builder below does."""
+    model = C3DDepth(depths, num_classes=num_classes, dropout=dropout, width=width)
+    if weights is not None:
+        load_weights(model, weights)
+    return model
+
+
+@register_model
+def c3d_depth1(
+    *,
+    num_classes: int = 101,
+    dropout: float = 0.5,
+    width: int = 64,
+    weights: str | os.PathLike | None = None,
+) -> C3DDepth:
+    """C3D depth-1 (Tran et al. 2015, sec. 3.2): 1x3x3 kernels, a per-frame 2D ConvNet with 3D max pools.
+
+    Args:
+        num_classes: outputs of fc8 (101: UCF101).
+        dropout: dropout after fc6 and fc7.
+        width: conv1 filters; conv2..conv5 have 2x, 4x, 4x, 4x that (64: the paper's 64-128-256-256-256).
+        weights: optional path of a state dict to load strictly (see :func:`vidlens.models.load_weights`).
+    """
+    return _c3d_depth((1, 1, 1, 1, 1), num_classes, dropout, width, weights)
+
+
+@register_model
+def c3d_depth3(
+    *,
+    num_classes: int = 101,
+    dropout: float = 0.5,
+    width: int = 64,
+    weights: str | os.PathLike | None = None,
+) -> C3DDepth:
+    """C3D depth-3 (Tran et al. 2015, sec. 3.2): 3x3x3 kernels in all five convs, the best of the study.
+
+    Arguments as for :func:`c3d_depth1`.
+    """
+    return _c3d_depth((3, 3, 3, 3, 3), num_classes, dropout, width, weights)
+
+
+@register_model
+def c3d_depth5(
+    *,
+    num_classes: int = 101,
+    dropout: float = 0.5,
+    width: int = 64,
+    weights: str | os.PathLike | None = None,
+) -> C3DDepth:
+    """C3D depth-5 (Tran et al. 2015, sec. 3.2): 5x3x3 kernels in all five convs.
+
+    Arguments as for :func:`c3d_depth1`.
+    """
+    return _c3d_depth((5, 5, 5, 5, 5), num_classes, dropout, width, weights)
+
+
+@register_model
+def c3d_depth7(
+    *,
+    num_classes: int = 101,
+    dropout: float = 0.5,
+    width: int = 64,
+    weights: str | os.PathLike | None = None,
+) -> C3DDepth:
+    """C3D depth-7 (Tran et al. 2015, sec. 3.2): 7x3x3 kernels in all five convs.
+
+    Arguments as for :func:`c3d_depth1`.
+    """
+    return _c3d_depth((7, 7, 7, 7, 7), num_classes, dropout, width, weights)
+
+
+@register_model
+def c3d_increasing(
+    *,
+    num_classes: int = 101,
+    dropout: float = 0.5,
+    width: int = 64,
+    weights: str | os.PathLike | None = None,
+) -> C3DDepth:
+    """C3D increasing (Tran et al. 2015, sec. 3.2): temporal depths 3-3-5-5-7 from conv1 to conv5.
+
+    Arguments as for :func:`c3d_depth1`.
+    """
+    return _c3d_depth((3, 3, 5, 5, 7), num_classes, dropout, width, weights)
+
+
+@register_model
+def c3d_decreasing(
+    *,
+    num_classes: int = 101,
+    dropout: float = 0.5,
+    width: int = 64,
+    weights: str | os.PathLike | None = None,
+) -> C3DDepth:
+    """C3D decreasing (Tran et al. 2015, sec. 3.2): temporal depths 7-5-5-3-3 from conv1 to conv5.
+
+    Arguments as for :func:`c3d_depth1`.
+    """
+    return _c3d_depth((7, 5, 5, 3, 3), num_classes, dropout, width, weights)
