@@ -23,7 +23,6 @@ from vidlens.models import (
 )
 from vidlens.models.fusion import (
     EarlyFusion,
-    FrameConv2d,
     FusionNet,
     LateFusion,
     SingleFrame,
@@ -31,6 +30,7 @@ from vidlens.models.fusion import (
     early_fusion,
     late_fusion,
 )
+from vidlens.models.layers import FrameConv2d
 
 FUSIONS = {
     "single_frame": SingleFrame,

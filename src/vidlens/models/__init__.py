@@ -8,8 +8,10 @@ Importing this package registers every built-in model.
 """
 
 from vidlens.models.c3d import C3D
+from vidlens.models.c3d_depth import C3DDepth
 from vidlens.models.complexity import ModelInfo, count_macs, count_parameters, describe_model, describe_models
 from vidlens.models.finetune import PretrainedReport, get_classifier, load_pretrained, reset_classifier
+from vidlens.models.fusion import FusionNet
 from vidlens.models.recurrent import GRURCN, ConvGRU, ConvGRUCell
 from vidlens.models.registry import UnknownNameError, create_model, list_models, register_model
 from vidlens.models.resnet3d import VideoResNet
@@ -19,9 +21,11 @@ from vidlens.models.weights import UnsafeCheckpointError, WeightsMismatchError, 
 __all__ = [
     "C3D",
     "GRURCN",
+    "C3DDepth",
     "ConvGRU",
     "ConvGRUCell",
     "FeatureTaps",
+    "FusionNet",
     "ModelInfo",
     "PretrainedReport",
     "UnknownNameError",

@@ -17,6 +17,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from vidlens.models.layers import check_clips, output_size
 from vidlens.models.registry import register_model
 from vidlens.models.weights import load_weights
 
@@ -160,35 +161,13 @@ class C3D(nn.Module):
         expected = (
             "C3D expects float clips shaped (N, 3, T, H, W), with T x H x W = 16 x 112 x 112 as fc6 expects"
         )
-        if x.ndim != 5 or x.shape[1] != 3:
-            hint = ""
-            if x.ndim == 4 and x.shape[0] == 3:
-                hint = "; for a single clip (3, T, H, W) add the batch dimension with x.unsqueeze(0)"
-            elif x.ndim >= 4 and x.shape[-1] == 3:
-                hint = (
-                    "; this looks like channels-last frames (..., T, H, W, 3): convert them with "
-                    "vidlens.presets.get_preset(model.default_preset).normalize(frames)"
-                )
-            raise ValueError(f"{expected}; got shape {tuple(x.shape)}{hint}")
-        if not x.is_floating_point():
-            raise TypeError(
-                f"{expected}; got dtype {x.dtype}: convert uint8 frames with "
-                f"vidlens.presets.get_preset({self.default_preset!r}).normalize(frames)"
-            )
+        check_clips(x, expected, self.default_preset)
         # Catch clips too small for the pools here, before torch fails with a shape error mid-network.
         size = tuple(x.shape[2:])
         for pool in (self.pool1, self.pool2, self.pool3, self.pool4, self.pool5):
-            size = _pooled_size(size, pool)
+            size = output_size(size, pool)
             if min(size) < 1:
                 raise ValueError(_size_message(tuple(x.shape[2:]), None))
-
-
-def _pooled_size(size: tuple[int, ...], pool: nn.MaxPool3d) -> tuple[int, ...]:
-    """(T, H, W) after ``pool``: floor((d + 2 * padding - kernel) / stride) + 1 per dimension."""
-    kernel, stride, padding = (
-        v if isinstance(v, tuple) else (v, v, v) for v in (pool.kernel_size, pool.stride, pool.padding)
-    )
-    return tuple((d + 2 * p - k) // s + 1 for d, k, s, p in zip(size, kernel, stride, padding, strict=True))
 
 
 def _size_message(thw: tuple[int, ...], pool5: tuple[int, ...] | None) -> str:

@@ -9,20 +9,18 @@ trains on UCF101 a family of nets that differ only in the temporal depth d_i of 
     model = create_model("c3d_depth3", num_classes=101)
     model = create_model("c3d_depth1", width=16)  # 16-32-64-64-64 filters: small, for tests
 
-Also holds two helpers that :mod:`vidlens.models.fusion` shares: :func:`check_clips` (the input checks
-and fix-it hints every clip model gives) and :func:`output_size` (a conv or pool's output size).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
 from torch import nn
 
+from vidlens.models.layers import check_clips, output_size
 from vidlens.models.registry import register_model
 from vidlens.models.weights import load_weights
 
@@ -34,8 +32,6 @@ __all__ = [
     "c3d_depth5",
     "c3d_depth7",
     "c3d_increasing",
-    "check_clips",
-    "output_size",
 ]
 
 # Filters of conv1..conv5 per unit of `width` (section 3.2: 64, 128, 256, 256, 256 at width 64).
@@ -239,51 +235,6 @@ class C3DDepth(nn.Module):
 def _conv(in_channels: int, out_channels: int, depth: int) -> nn.Conv3d:
     """A ``depth x 3 x 3`` convolution, stride 1, padded so that T, H and W are kept (depth is odd)."""
     return nn.Conv3d(in_channels, out_channels, kernel_size=(depth, 3, 3), padding=(depth // 2, 1, 1))
-
-
-def check_clips(x: torch.Tensor, expected: str, preset: str) -> None:
-    """Raise, saying how to fix it, unless ``x`` is a float batch of RGB clips ``(N, 3, T, H, W)``.
-
-    Args:
-        x: the model input.
-        expected: the start of the message, e.g. "C3DDepth expects float clips shaped (N, 3, T, H, W)".
-        preset: the model's ``default_preset``, named in the hint for uint8 frames.
-
-    Raises:
-        ValueError: ``x`` is not 5-D with 3 channels (with a hint for a missing batch dimension and for
-            channels-last frames).
-        TypeError: ``x`` is not floating point (uint8 frames not yet normalised).
-    """
-    if x.ndim != 5 or x.shape[1] != 3:
-        hint = ""
-        if x.ndim == 4 and x.shape[0] == 3:
-            hint = "; for a single clip (3, T, H, W) add the batch dimension with x.unsqueeze(0)"
-        elif x.ndim >= 4 and x.shape[-1] == 3:
-            hint = (
-                "; this looks like channels-last frames (..., T, H, W, 3): convert them with "
-                "vidlens.presets.get_preset(model.default_preset).normalize(frames)"
-            )
-        raise ValueError(f"{expected}; got shape {tuple(x.shape)}{hint}")
-    if not x.is_floating_point():
-        raise TypeError(
-            f"{expected}; got dtype {x.dtype}: convert uint8 frames with "
-            f"vidlens.presets.get_preset({preset!r}).normalize(frames)"
-        )
-
-
-def output_size(size: Sequence[int], layer: nn.Module) -> tuple[int, ...]:
-    """Output size of a convolution or pooling ``layer`` (2D or 3D, no dilation) for input ``size``.
-
-    ``size`` lists the trailing dimensions to follow, e.g. (T, H, W) or just (H, W); each becomes
-    ``floor((d + 2 * padding - kernel) / stride) + 1`` with the layer's values for that dimension.
-    """
-    n = len(size)
-
-    def trailing(v: int | Sequence[int]) -> tuple[int, ...]:
-        return tuple(v)[-n:] if isinstance(v, Sequence) else (v,) * n
-
-    kernel, stride, padding = (trailing(v) for v in (layer.kernel_size, layer.stride, layer.padding))
-    return tuple((d + 2 * p - k) // s + 1 for d, k, s, p in zip(size, kernel, stride, padding, strict=True))
 
 
 def _c3d_depth(

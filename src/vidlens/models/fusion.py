@@ -29,13 +29,12 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from vidlens.models.c3d_depth import check_clips, output_size
+from vidlens.models.layers import FrameConv2d, check_clips, output_size
 from vidlens.models.registry import register_model
 from vidlens.models.weights import load_weights
 
 __all__ = [
     "EarlyFusion",
-    "FrameConv2d",
     "Fusion",
     "FusionNet",
     "LateFusion",
@@ -60,21 +59,6 @@ _CONV_GEOMETRY = ((7, 2, 3), (5, 1, 2), (3, 1, 1), (3, 1, 1), (3, 1, 1))
 _POOL5_HW = (7, 7)
 # Frames of the clips every fusion model is sized for (slow fusion's temporal convs merge exactly these).
 _CLIP_FRAMES = 16
-
-
-class FrameConv2d(nn.Conv2d):
-    """``nn.Conv2d`` applied to each frame of ``(N, C, T, H, W)`` on its own: a 2D layer of a video net.
-
-    The frames are folded into the batch for the convolution and unfolded after it, so the output is
-    ``(N, C', T, H', W')``: one row per clip (as feature taps expect) and frames still apart. With T = 1
-    it is a plain 2D convolution of one image per clip.
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, t = x.shape[0], x.shape[2]
-        frames = x.transpose(1, 2).flatten(0, 1)  # (N * T, C, H, W)
-        y = super().forward(frames)  # (N * T, C', H', W')
-        return y.unflatten(0, (n, t)).transpose(1, 2).contiguous()  # (N, C', T, H', W')
 
 
 class Fusion:

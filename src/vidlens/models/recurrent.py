@@ -23,43 +23,20 @@ motion), the GRU's fully connected products are replaced by 2D convolutions, so 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
 from torch import nn
 
+from vidlens.models.layers import FrameConv2d, FrameMaxPool2d, check_clips
 from vidlens.models.registry import register_model
 from vidlens.models.weights import load_weights
 
-__all__ = ["GRURCN", "ConvGRU", "ConvGRUCell", "FrameConv2d", "FrameMaxPool2d", "gru_rcn"]
+__all__ = ["GRURCN", "ConvGRU", "ConvGRUCell", "gru_rcn"]
 
 # Trunk stages that exist: stage k = conv k (3x3) -> relu k -> pool k (2x2), as VGG's blocks.
 _MAX_STAGES = 4
-
-
-def per_frame(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """Apply a 2D operation ``fn`` to every frame of ``x``: ``(N, C, T, H, W)`` -> ``(N, C', T, H', W')``."""
-    if x.ndim != 5:
-        raise ValueError(f"expected frames shaped (N, C, T, H, W), got shape {tuple(x.shape)}")
-    n, c, t, h, w = x.shape
-    frames = x.transpose(1, 2).reshape(n * t, c, h, w)  # (N*T, C, H, W)
-    out = fn(frames)  # (N*T, C', H', W')
-    return out.reshape(n, t, *out.shape[1:]).transpose(1, 2)  # (N, C', T, H', W')
-
-
-class FrameConv2d(nn.Conv2d):
-    """An ``nn.Conv2d`` applied to each frame of ``(N, C, T, H, W)`` clips; weights as any Conv2d."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return per_frame(super().forward, x)
-
-
-class FrameMaxPool2d(nn.MaxPool2d):
-    """An ``nn.MaxPool2d`` applied to each frame of ``(N, C, T, H, W)`` clips (time is never pooled)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return per_frame(super().forward, x)
 
 
 class ConvGRUCell(nn.Module):
@@ -306,21 +283,7 @@ class GRURCN(nn.Module):
             f"GRU-RCN expects float clips shaped (N, 3, T, H, W) with T >= 1 and H, W >= {min_side} "
             f"(pool{self.levels[-1]} halves the frames {self.levels[-1]} times; native 16x112x112)"
         )
-        if x.ndim != 5 or x.shape[1] != 3:
-            hint = ""
-            if x.ndim == 4 and x.shape[0] == 3:
-                hint = "; for a single clip (3, T, H, W) add the batch dimension with x.unsqueeze(0)"
-            elif x.ndim >= 4 and x.shape[-1] == 3:
-                hint = (
-                    "; this looks like channels-last frames (..., T, H, W, 3): convert them with "
-                    "vidlens.presets.get_preset(model.default_preset).normalize(frames)"
-                )
-            raise ValueError(f"{expected}; got shape {tuple(x.shape)}{hint}")
-        if not x.is_floating_point():
-            raise TypeError(
-                f"{expected}; got dtype {x.dtype}: convert uint8 frames with "
-                f"vidlens.presets.get_preset({self.default_preset!r}).normalize(frames)"
-            )
+        check_clips(x, expected, self.default_preset)
         t, h, w = x.shape[2:]
         if t < 1 or min(h, w) < min_side:
             raise ValueError(

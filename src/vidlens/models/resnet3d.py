@@ -34,6 +34,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from vidlens.models.layers import check_clips
 from vidlens.models.registry import register_model
 from vidlens.models.weights import load_weights
 
@@ -329,21 +330,7 @@ class VideoResNet(nn.Module):
             f"{type(self).__name__} expects float clips shaped (N, 3, T, H, W) (trained on 16x112x112; "
             "any T, H, W >= 1 run)"
         )
-        if x.ndim != 5 or x.shape[1] != 3:
-            hint = ""
-            if x.ndim == 4 and x.shape[0] == 3:
-                hint = "; for a single clip (3, T, H, W) add the batch dimension with x.unsqueeze(0)"
-            elif x.ndim >= 4 and x.shape[-1] == 3:
-                hint = (
-                    "; this looks like channels-last frames (..., T, H, W, 3): convert them with "
-                    "vidlens.presets.get_preset(model.default_preset).normalize(frames)"
-                )
-            raise ValueError(f"{expected}; got shape {tuple(x.shape)}{hint}")
-        if not x.is_floating_point():
-            raise TypeError(
-                f"{expected}; got dtype {x.dtype}: convert uint8 frames with "
-                f"vidlens.presets.get_preset({self.default_preset!r}).normalize(frames)"
-            )
+        check_clips(x, expected, self.default_preset)
         if min(x.shape[2:]) < 1:
             raise ValueError(f"{expected}; got an empty clip of shape {tuple(x.shape)}")
 
