@@ -17,7 +17,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from vidlens.models.layers import check_clips, output_size
+from vidlens.models.layers import FCHead, check_clips, init_relu_net, output_size
 from vidlens.models.registry import register_model
 from vidlens.models.weights import load_weights
 
@@ -28,7 +28,7 @@ _POOL5_SHAPE = (512, 1, 4, 4)
 _FC6_IN = 512 * 1 * 4 * 4
 
 
-class C3D(nn.Module):
+class C3D(FCHead, nn.Module):
     """C3D of Tran et al. 2015: 8 3x3x3 convolutions, 5 max-pools and 3 fully connected layers.
 
     Tran, Bourdev, Fergus, Torresani, Paluri, "Learning Spatiotemporal Features with 3D Convolutional
@@ -101,26 +101,8 @@ class C3D(nn.Module):
         self.conv5b = nn.Conv3d(512, 512, kernel_size=(3, 3, 3), padding=(1, 1, 1))
         self.relu5b = nn.ReLU()
         self.pool5 = nn.MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2), padding=(0, 1, 1))
-        self.fc6 = nn.Linear(_FC6_IN, 4096)
-        self.relu6 = nn.ReLU()
-        self.drop6 = nn.Dropout(dropout)
-        self.fc7 = nn.Linear(4096, 4096)
-        self.relu7 = nn.ReLU()
-        self.drop7 = nn.Dropout(dropout)
-        self.fc8 = nn.Linear(4096, num_classes)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        """He et al. 2015 (Kaiming) init for layers followed by a ReLU; small Gaussian for the classifier."""
-        for m in self.modules():
-            if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-        # Near-zero logits at the start, so the initial loss is about log(num_classes).
-        nn.init.normal_(self.fc8.weight, std=0.01)
+        self._add_fc_head(_FC6_IN, 4096, num_classes, dropout)  # fc6 (8192 -> 4096), fc7, fc8
+        init_relu_net(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Clips ``(N, 3, 16, 112, 112)`` -> pool5 features flattened in (C, T, H, W) order, ``(N, 8192)``."""
@@ -142,19 +124,6 @@ class C3D(nn.Module):
         if tuple(x.shape[1:]) != _POOL5_SHAPE:
             raise ValueError(_size_message(thw, tuple(x.shape[1:])))
         return x.flatten(1)  # (N, 8192), as c3d-pytorch's x.view(-1, 8192)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """pool5 features ``(N, 8192)`` -> logits ``(N, num_classes)``, or fc7 activations ``(N, 4096)``."""
-        x = self.drop6(self.relu6(self.fc6(x)))  # (N, 4096)
-        x = self.drop7(self.relu7(self.fc7(x)))  # (N, 4096)
-        if pre_logits:
-            return x
-        return self.fc8(x)  # (N, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Clips ``(N, 3, 16, 112, 112)`` -> logits ``(N, num_classes)``."""
-        x = self.forward_features(x)  # (N, 8192)
-        return self.forward_head(x)  # (N, num_classes)
 
     def _check_input(self, x: torch.Tensor) -> None:
         """Fail early, saying how to fix it, on input that is not ``(N, 3, T, H, W)`` float clips."""

@@ -20,7 +20,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from vidlens.models.layers import check_clips, output_size
+from vidlens.models.layers import FCHead, check_clips, init_relu_net, output_size
 from vidlens.models.registry import register_model
 from vidlens.models.weights import load_weights
 
@@ -42,7 +42,7 @@ _FC_WIDTH = 2048
 _POOL5_THW = (1, 4, 4)
 
 
-class C3DDepth(nn.Module):
+class C3DDepth(FCHead, nn.Module):
     """A net of the temporal-depth study (Tran et al. 2015, section 3.2): 5 convs of depth d_i, 5 pools, 3 fc.
 
     Tran, Bourdev, Fergus, Torresani, Paluri, "Learning Spatiotemporal Features with 3D Convolutional
@@ -146,26 +146,8 @@ class C3DDepth(nn.Module):
         self.relu5 = nn.ReLU()
         self.pool5 = nn.MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2), padding=(0, 1, 1))
         self.pool5_shape = (c5, *_POOL5_THW)
-        self.fc6 = nn.Linear(math.prod(self.pool5_shape), _FC_WIDTH)
-        self.relu6 = nn.ReLU()
-        self.drop6 = nn.Dropout(dropout)
-        self.fc7 = nn.Linear(_FC_WIDTH, _FC_WIDTH)
-        self.relu7 = nn.ReLU()
-        self.drop7 = nn.Dropout(dropout)
-        self.fc8 = nn.Linear(_FC_WIDTH, num_classes)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        """He et al. 2015 (Kaiming) init for layers followed by a ReLU; small Gaussian for the classifier."""
-        for m in self.modules():
-            if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-        # Near-zero logits at the start, so the initial loss is about log(num_classes).
-        nn.init.normal_(self.fc8.weight, std=0.01)
+        self._add_fc_head(math.prod(self.pool5_shape), _FC_WIDTH, num_classes, dropout)
+        init_relu_net(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Clips ``(N, 3, 16, 112, 112)`` -> pool5 features, (C, T, H, W) flattened: ``(N, 64 * width)``."""
@@ -185,19 +167,6 @@ class C3DDepth(nn.Module):
         if tuple(x.shape[1:]) != self.pool5_shape:
             raise ValueError(self._size_message(thw, tuple(x.shape[1:])))
         return x.flatten(1)  # (N, 4096)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """pool5 features ``(N, 64 * width)`` -> logits ``(N, num_classes)``, or fc7's ``(N, 2048)``."""
-        x = self.drop6(self.relu6(self.fc6(x)))  # (N, 2048)
-        x = self.drop7(self.relu7(self.fc7(x)))  # (N, 2048)
-        if pre_logits:
-            return x
-        return self.fc8(x)  # (N, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Clips ``(N, 3, 16, 112, 112)`` -> logits ``(N, num_classes)``."""
-        x = self.forward_features(x)  # (N, 4096) at width 64
-        return self.forward_head(x)  # (N, num_classes)
 
     def extra_repr(self) -> str:
         return f"depths={self.depths}, width={self.width}"

@@ -29,7 +29,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from vidlens.models.layers import FrameConv2d, check_clips, output_size
+from vidlens.models.layers import FCHead, FrameConv2d, check_clips, init_relu_net, output_size
 from vidlens.models.registry import register_model
 from vidlens.models.weights import load_weights
 
@@ -180,7 +180,7 @@ class SlowFusion(Fusion):
         )
 
 
-class FusionNet(nn.Module):
+class FusionNet(FCHead, nn.Module):
     """The ConvNets of Karpathy et al. 2014: one AlexNet-like 2D trunk, time merged where ``fusion`` says.
 
     Karpathy, Toderici, Shetty, Leung, Sukthankar, Fei-Fei, "Large-scale Video Classification with
@@ -268,26 +268,8 @@ class FusionNet(nn.Module):
         self.conv5 = FrameConv2d(c4, c5, k5, stride=s5, padding=p5)
         self.relu5 = nn.ReLU()
         self.pool5 = _spatial_pool()
-        self.fc6 = nn.Linear(fusion.towers * c5 * math.prod(_POOL5_HW), fc)
-        self.relu6 = nn.ReLU()
-        self.drop6 = nn.Dropout(dropout)
-        self.fc7 = nn.Linear(fc, fc)
-        self.relu7 = nn.ReLU()
-        self.drop7 = nn.Dropout(dropout)
-        self.fc8 = nn.Linear(fc, num_classes)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        """He et al. 2015 (Kaiming) init for layers followed by a ReLU; small Gaussian for the classifier."""
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Conv3d)):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-        # Near-zero logits at the start, so the initial loss is about log(num_classes).
-        nn.init.normal_(self.fc8.weight, std=0.01)
+        self._add_fc_head(fusion.towers * c5 * math.prod(_POOL5_HW), fc, num_classes, dropout)
+        init_relu_net(self)
 
     def frames_seen(self, t: int = _CLIP_FRAMES) -> list[int]:
         """Indices of the frames of a ``t``-frame clip that reach the logits (ValueError if too few)."""
@@ -312,19 +294,6 @@ class FusionNet(nn.Module):
         x = self.pool5(x)  # (N, 128, T', 7, 7)
         # Frame-major, so late fusion's two towers sit side by side (frame 0's features first).
         return x.transpose(1, 2).flatten(1)  # (N, T' * 6272), T' = towers
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """pool5 features -> logits ``(N, num_classes)``, or fc7 activations ``(N, 2048)`` at width 48."""
-        x = self.drop6(self.relu6(self.fc6(x)))  # (N, 2048)
-        x = self.drop7(self.relu7(self.fc7(x)))  # (N, 2048)
-        if pre_logits:
-            return x
-        return self.fc8(x)  # (N, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Clips ``(N, 3, 16, 112, 112)`` -> logits ``(N, num_classes)``."""
-        x = self.forward_features(x)  # (N, towers * 6272) at width 48
-        return self.forward_head(x)  # (N, num_classes)
 
     def extra_repr(self) -> str:
         return f"fusion={self.fusion!r}, width={self.width}"

@@ -13,7 +13,15 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-__all__ = ["FrameConv2d", "FrameMaxPool2d", "check_clips", "output_size", "per_frame"]
+__all__ = [
+    "FCHead",
+    "FrameConv2d",
+    "FrameMaxPool2d",
+    "check_clips",
+    "init_relu_net",
+    "output_size",
+    "per_frame",
+]
 
 
 def check_clips(x: torch.Tensor, expected: str, preset: str) -> None:
@@ -83,3 +91,49 @@ class FrameMaxPool2d(nn.MaxPool2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return per_frame(super().forward, x)
+
+
+def init_relu_net(model: nn.Module) -> None:
+    """He et al. 2015 (Kaiming) init for conv and linear layers followed by ReLUs, with zero biases; the
+    classifier named by ``model.classifier`` gets N(0, 0.01), so that the first logits are near zero and the
+    initial loss is about log(num_classes)."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Conv3d)):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.Linear):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+        else:
+            continue
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    nn.init.normal_(model.get_submodule(model.classifier).weight, std=0.01)
+
+
+class FCHead:
+    """Mixin for nets that end as AlexNet and C3D do: fc6 -> relu6 -> drop6 -> fc7 -> relu7 -> drop7 -> fc8.
+
+    The layers are top-level attributes, so state-dict keys read ``fc6.weight`` ... ``fc8.bias`` as in the
+    papers' ports. A subclass (also an ``nn.Module``) defines ``forward_features`` (clips -> flattened pool5
+    features) and calls :meth:`_add_fc_head` once its conv layers exist.
+    """
+
+    def _add_fc_head(self, in_features: int, hidden: int, num_classes: int, dropout: float) -> None:
+        self.fc6 = nn.Linear(in_features, hidden)
+        self.relu6 = nn.ReLU()
+        self.drop6 = nn.Dropout(dropout)
+        self.fc7 = nn.Linear(hidden, hidden)
+        self.relu7 = nn.ReLU()
+        self.drop7 = nn.Dropout(dropout)
+        self.fc8 = nn.Linear(hidden, num_classes)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """pool5 features ``(N, D)`` -> logits ``(N, num_classes)``, or fc7 activations with ``pre_logits``."""
+        x = self.drop6(self.relu6(self.fc6(x)))  # (N, hidden)
+        x = self.drop7(self.relu7(self.fc7(x)))  # (N, hidden)
+        if pre_logits:
+            return x
+        return self.fc8(x)  # (N, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Clips ``(N, 3, T, H, W)`` -> logits ``(N, num_classes)``."""
+        return self.forward_head(self.forward_features(x))  # type: ignore[attr-defined]
