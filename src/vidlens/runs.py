@@ -1,0 +1,194 @@
+"""Training runs on disk: the typed config, atomic writes, device choice, and loading a trained model.
+
+A run directory holds::
+
+    RUN/config.json       TrainConfig + class names + vidlens version (written first)
+    RUN/checkpoint.pt     latest full state for --resume: model, optimiser, scheduler, epoch, RNG states
+    RUN/model.pt          the trained weights alone (a plain state dict; load_weights reads it)
+    RUN/log.jsonl         one JSON object per epoch
+    RUN/curves.png        training curves
+    RUN/metrics.json      what `vidlens evaluate` measured
+    RUN/confusion.png     its confusion matrix
+
+Every file is written atomically (a temporary file in the same directory, then a rename), so a run killed
+at any moment leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vidlens import __version__
+
+__all__ = [
+    "TrainConfig",
+    "atomic_save",
+    "atomic_write",
+    "build_model",
+    "load_config",
+    "load_run_model",
+    "save_config",
+    "select_device",
+]
+
+CONFIG = "config.json"
+CHECKPOINT = "checkpoint.pt"
+WEIGHTS = "model.pt"
+LOG = "log.jsonl"
+METRICS = "metrics.json"
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on; saved as RUN/config.json. Defaults: the C3D recipe
+    (Tran et al. 2015, section 3.3) at a batch size that fits a CPU; the CLI maps its flags onto these."""
+
+    # Dataset root: UCF101 layout (class folders + splits/), HMDB51 split files, or plain class folders.
+    data: str = ""
+    # Layout of `data`: "auto" detects it (see vidlens.data.load_videos).
+    layout: str = "auto"
+    # Which official split (1-3) to train on and evaluate.
+    split: int = 1
+    # Registry name of the model (vidlens models lists them).
+    model: str = "c3d"
+    # Extra keyword arguments for the model builder, e.g. {"width": 16}.
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    # Checkpoint or foreign weights to start from (fine-tuning); the classifier is renewed if needed.
+    init: str | None = None
+    # Passes over the training videos; each pass draws one random clip per video.
+    epochs: int = 16
+    # Clips per mini-batch: 30 in the paper; smaller fits a CPU.
+    batch_size: int = 30
+    # SGD learning rate: 0.003 in C3D, divided by `lr_gamma` at each epoch of `lr_steps`.
+    lr: float = 0.003
+    lr_steps: tuple[int, ...] = (4, 8, 12)
+    lr_gamma: float = 0.1
+    # SGD momentum 0.9 and weight decay 0.005 as in C3D's Caffe solver.
+    momentum: float = 0.9
+    weight_decay: float = 0.005
+    # Frames per clip and the frame size clips are cut from; crops of `crop` x `crop` (C3D: 16, 128x171, 112).
+    clip_len: int = 16
+    size: tuple[int, int] = (128, 171)
+    crop: int = 112
+    # Horizontal flip probability while training.
+    flip_p: float = 0.5
+    # Preprocessing preset (vidlens.presets); "plain" for models trained in vidlens.
+    preset: str = "plain"
+    # Evenly spaced clips per video when evaluating (video hit@k averages their predictions).
+    eval_clips: int = 10
+    # DataLoader worker processes (decoding runs there, overlapped with the model).
+    workers: int = 2
+    # "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:1", ...
+    device: str = "auto"
+    # bf16/fp16 autocast and channels_last_3d memory format: used on CUDA only.
+    amp: bool = True
+    channels_last: bool = True
+    # Seed of every random choice (clips, crops, flips, init, shuffling).
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.size = tuple(self.size)  # type: ignore[assignment]
+        self.lr_steps = tuple(self.lr_steps)
+        for name in ("epochs", "batch_size", "clip_len", "crop", "eval_clips"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0, got {self.workers}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields {unknown}; known fields: {sorted(known)}")
+        return cls(**data)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary path next to ``path``, then rename it onto ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save(obj, path)``, atomically."""
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def save_config(run_dir: str | os.PathLike, config: TrainConfig, classes: list[str]) -> Path:
+    payload = {"vidlens": __version__, "config": config.to_dict(), "classes": list(classes)}
+    text = json.dumps(payload, indent=2) + "\n"
+    return atomic_write(Path(run_dir) / CONFIG, lambda tmp: tmp.write_text(text))
+
+
+def load_config(run_dir: str | os.PathLike) -> tuple[TrainConfig, list[str]]:
+    """The config and class names of a run; a clear error when ``run_dir`` is not a run."""
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{run_dir} is not a vidlens run: {CONFIG} is missing (train one with `vidlens train`)"
+        )
+    payload = json.loads(path.read_text())
+    return TrainConfig.from_dict(payload["config"]), list(payload["classes"])
+
+
+def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
+    """The model a config describes, freshly initialised."""
+    from vidlens.models import create_model
+
+    return create_model(config.model, num_classes=num_classes, **config.model_kwargs)
+
+
+def load_run_model(
+    run_dir: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> tuple[nn.Module, TrainConfig, list[str]]:
+    """Rebuild a run's model with its trained weights (``model.pt``, else the latest checkpoint)."""
+    from vidlens.models import load_weights
+
+    config, classes = load_config(run_dir)
+    model = build_model(config, len(classes))
+    weights = Path(run_dir) / WEIGHTS
+    if weights.is_file():
+        load_weights(model, weights, map_location=map_location)
+    else:
+        checkpoint = Path(run_dir) / CHECKPOINT
+        if not checkpoint.is_file():
+            raise FileNotFoundError(
+                f"{run_dir} has neither {WEIGHTS} nor {CHECKPOINT}: was training started?"
+            )
+        state = torch.load(checkpoint, map_location=map_location, weights_only=True)
+        model.load_state_dict(state["model"])
+    return model.eval(), config, classes
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """``"auto"``: the first CUDA device if there is one, else the CPU; otherwise ``torch.device(name)``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} asked for, but CUDA is not available here; use --device cpu")
+    return device
