@@ -210,3 +210,27 @@ def test_clip_dataset_validation(ucf_root):
         ClipDataset(videos, train=False, clips_per_video=0)
     with pytest.raises(ValueError, match="flip_p"):
         ClipDataset(videos, train=True, flip_p=2.0)
+
+
+def test_corrupt_videos_are_skipped_and_counted(ucf_root, tmp_path):
+    import shutil
+
+    from vidlens.data.datasets import collate_clips
+
+    root = tmp_path / "ucf"
+    shutil.copytree(ucf_root, root)
+    bad = root / "Basketball" / "v_Basketball_g01_c01.avi"
+    bad.write_text("this is no longer a video")
+    videos = ucf101_videos(root)
+    strict = ClipDataset(videos, train=True, clip_len=8, size=(64, 96), crop=48)
+    with pytest.raises(Exception, match="v_Basketball_g01_c01.avi"):
+        strict[2]
+    ds = ClipDataset(
+        videos, train=True, clip_len=8, size=(64, 96), crop=48, on_error="skip", return_index=True
+    )
+    with pytest.warns(RuntimeWarning, match="skipping a clip.*v_Basketball_g01_c01.avi"):
+        batch = collate_clips([ds[i] for i in range(len(ds))])
+    assert batch.skipped == 1 and batch.clips.shape == (5, 3, 8, 48, 48)
+    assert batch.indices.tolist() == [0, 1, 3, 4, 5] and batch.labels.tolist() == [0, 0, 1, 2, 2]
+    empty = collate_clips([(None, 0)])
+    assert empty.skipped == 1 and empty.clips.numel() == 0

@@ -15,10 +15,11 @@ Layouts read here:
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -26,13 +27,23 @@ from torch.utils.data import Dataset
 
 from vidlens.data.transforms import ClipTransform
 from vidlens.presets import Preset
-from vidlens.video import DEFAULT_SIZE, Size, count_frames, random_start, read_clip, uniform_starts
+from vidlens.video import (
+    DEFAULT_SIZE,
+    Size,
+    VideoError,
+    count_frames,
+    random_start,
+    read_clip,
+    uniform_starts,
+)
 
 __all__ = [
     "VIDEO_EXTENSIONS",
+    "ClipBatch",
     "ClipDataset",
     "VideoList",
     "VideoRecord",
+    "collate_clips",
     "find_videos",
     "folder_videos",
     "hmdb51_videos",
@@ -287,6 +298,10 @@ class ClipDataset(Dataset):
 
     Clips are float ``(3, clip_len, crop, crop)`` tensors normalised with ``preset``. Randomness comes from
     torch's generator, so DataLoader's per-worker seeding makes runs reproducible with a seeded generator.
+
+    ``return_index=True`` yields ``(clip, label, index)``. ``on_error="skip"`` turns a video that cannot be
+    decoded into ``clip=None`` with a warning instead of an exception, so that one corrupt file does not end
+    an epoch; :func:`collate_clips` drops such items and counts them.
     """
 
     def __init__(
@@ -301,11 +316,15 @@ class ClipDataset(Dataset):
         clips_per_video: int = 1,
         flip_p: float = 0.5,
         decode_threads: int = 1,
+        return_index: bool = False,
+        on_error: Literal["raise", "skip"] = "raise",
     ) -> None:
         if len(videos) == 0:
             raise ValueError("the video list is empty: nothing to load")
         if clips_per_video < 1:
             raise ValueError(f"clips_per_video must be >= 1, got {clips_per_video}")
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         self.videos = videos
         self.train = train
         self.clip_len = clip_len
@@ -313,6 +332,8 @@ class ClipDataset(Dataset):
         self.clips_per_video = 1 if train else clips_per_video
         self.transform = ClipTransform(preset=preset, crop=crop, train=train, flip_p=flip_p)
         self.decode_threads = decode_threads
+        self.return_index = return_index
+        self.on_error = on_error
 
     @property
     def classes(self) -> list[str]:
@@ -333,11 +354,21 @@ class ClipDataset(Dataset):
         """``(video index, clip index within the video)`` of item ``index``."""
         return divmod(index, self.clips_per_video)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple:
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} items")
         video, k = self.clip_location(index)
         record = self.videos.records[video]
+        try:
+            clip = self._load(record, k)
+        except VideoError as err:
+            if self.on_error == "raise":
+                raise
+            warnings.warn(f"skipping a clip: {err}", RuntimeWarning, stacklevel=2)
+            clip = None
+        return (clip, record.label, index) if self.return_index else (clip, record.label)
+
+    def _load(self, record: VideoRecord, k: int) -> torch.Tensor:
         n_frames = count_frames(record.path)
         if self.train:
             # Seed numpy from torch's generator so that DataLoader worker seeding governs every draw.
@@ -347,4 +378,25 @@ class ClipDataset(Dataset):
             rng = None
             start = uniform_starts(n_frames, self.clips_per_video, self.clip_len)[k]
         clip = read_clip(record.path, start, self.clip_len, self.size, threads=self.decode_threads)
-        return self.transform(clip.frames, rng), record.label
+        return self.transform(clip.frames, rng)
+
+
+class ClipBatch(NamedTuple):
+    """A mini-batch from :func:`collate_clips`."""
+
+    clips: torch.Tensor  # (N, 3, T, H, W) float; N may be 0 when every item was skipped
+    labels: torch.Tensor  # (N,) int64
+    indices: torch.Tensor | None  # (N,) dataset indices, when the dataset returns them
+    skipped: int  # items dropped because their video could not be decoded
+
+
+def collate_clips(items: list[tuple]) -> ClipBatch:
+    """DataLoader ``collate_fn`` for :class:`ClipDataset`: stacks clips, drops (and counts) skipped ones."""
+    kept = [item for item in items if item[0] is not None]
+    skipped = len(items) - len(kept)
+    if not kept:
+        return ClipBatch(torch.empty(0), torch.empty(0, dtype=torch.long), None, skipped)
+    clips = torch.stack([item[0] for item in kept])  # (N, 3, T, H, W)
+    labels = torch.tensor([item[1] for item in kept], dtype=torch.long)  # (N,)
+    indices = torch.tensor([item[2] for item in kept], dtype=torch.long) if len(kept[0]) > 2 else None
+    return ClipBatch(clips, labels, indices, skipped)
