@@ -46,6 +46,9 @@ WEIGHTS = "model.pt"
 LOG = "log.jsonl"
 METRICS = "metrics.json"
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @dataclass
 class TrainConfig:
@@ -126,6 +129,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give them the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
