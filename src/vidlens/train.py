@@ -1,0 +1,739 @@
+"""Training: the C3D recipe on one device, or on several under torchrun (DistributedDataParallel).
+
+    from vidlens.runs import TrainConfig
+    from vidlens.train import train
+    result = train(TrainConfig(data="UCF101", model="c3d_depth3", epochs=16), "runs/depth3")
+    result = train(config, "runs/depth3", resume=True)  # continue from the last completed epoch
+
+The recipe (Tran et al. 2015, section 3.3): every epoch draws one random clip of every training video
+(random crop, random flip), SGD with momentum and weight decay on the cross-entropy, learning rate divided
+by ``lr_gamma`` at the epochs of ``lr_steps``. What a run directory holds is described in
+:mod:`vidlens.runs`; every file in it is written by rank 0 alone, atomically.
+
+Exact resumption. The random clip, crop and flip of an item are a function of (seed, epoch, video index)
+alone: the dataset is reseeded for every item (:class:`_SeededClips`), and the order of an epoch comes
+from ``DistributedSampler``, which reseeds its generator with ``seed + epoch``. So neither depends on how
+many epochs ran in this process, on the number of DataLoader workers, or on which process decodes which
+video. The only other randomness (dropout) comes from the global torch generator, saved with numpy's and
+Python's in every checkpoint. (No DataLoader generator state needs saving: nothing drawn from it reaches
+the clips.) A run stopped after epoch k and resumed therefore ends, on the CPU, with the very weights and
+log of a run that never stopped.
+
+Distributed data parallel. Under ``torchrun --nproc-per-node N -m vidlens train ...`` (``WORLD_SIZE`` > 1)
+each process drives one device (``LOCAL_RANK``); ``batch_size`` stays the global batch (the recipe's 30
+whatever N is), each process taking ``batch_size / N`` clips of the same shuffled order. The loss is
+normalised by the global clip count, so a step's gradient is the gradient of the global batch's mean loss,
+the same as one process would compute on the whole batch. When N does not divide the number of videos,
+DistributedSampler repeats up to N - 1 of them per epoch so that every process takes as many steps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data.distributed import DistributedSampler
+from tqdm.auto import tqdm
+
+from vidlens.data.datasets import ClipBatch, ClipDataset, VideoList, collate_clips, load_videos
+from vidlens.runs import (
+    CHECKPOINT,
+    CONFIG,
+    LOG,
+    WEIGHTS,
+    TrainConfig,
+    atomic_save,
+    atomic_write,
+    build_model,
+    load_config,
+    save_config,
+    select_device,
+)
+
+__all__ = ["TrainResult", "mixed_precision", "train", "train_step"]
+
+CURVES = "curves.png"
+# Identifies the checkpoint layout; bump it when the keys change.
+_FORMAT = "vidlens.train/1"
+# Settings that make a run what it is: resuming with other values is refused. Everything else (epochs,
+# batch size, workers, device, ...) may change between sessions of a run.
+_IDENTITY = ("model", "model_kwargs", "data", "layout", "split")
+# The optimiser and schedule live in the checkpoint; another recipe is a new run (fine-tune with --init).
+_RECIPE = ("lr", "lr_steps", "lr_gamma", "momentum", "weight_decay")
+# Progress-bar refreshes read the loss back from the device, which waits for it: do it every few steps.
+_BAR_EVERY = 10
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did. ``history`` holds the run's ``log.jsonl`` records, resumed epochs included."""
+
+    run_dir: Path
+    epochs: int  # epochs completed, all sessions together
+    history: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0  # wall time of this call
+    skipped_clips: int = 0  # clips whose video could not be decoded, over every epoch
+    loss: float = float("nan")  # last epoch's mean training loss
+    accuracy: float = float("nan")  # last epoch's training clip hit@1
+    rank: int = 0  # this process's rank under torchrun (0 alone): print results where it is 0
+
+    @property
+    def clips_per_s(self) -> list[float]:
+        """Training throughput of every epoch (global: all processes together)."""
+        return [h["clips_per_s"] for h in self.history]
+
+
+# --------------------------------------------------------------------------------------------------------
+# One step
+# --------------------------------------------------------------------------------------------------------
+
+
+def mixed_precision(
+    device: torch.device, enabled: bool = True
+) -> tuple[torch.dtype | None, torch.amp.GradScaler | None]:
+    """Autocast dtype and gradient scaler for ``device``: bf16 on CUDA where supported, else fp16 with a
+    GradScaler; ``(None, None)`` (full precision) on the CPU or when not ``enabled``."""
+    if not enabled or device.type != "cuda":
+        return None, None
+    if torch.cuda.is_bf16_supported():
+        return torch.bfloat16, None
+    return torch.float16, torch.amp.GradScaler("cuda")
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    clips: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    normalizer: float | None = None,
+    autocast_dtype: torch.dtype | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SGD step on a batch already on the model's device; the loss is the mean cross-entropy.
+
+    ``normalizer`` divides the summed loss (default: the batch size, i.e. the mean); distributed training
+    passes ``global clips / processes`` so that DDP's gradient average is the global batch's mean.
+    Returns ``(summed loss, correct predictions)`` as 0-d tensors on the device, without waiting for them.
+    """
+    n = normalizer if normalizer is not None else len(labels)
+    with torch.autocast(clips.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        logits = model(clips)  # (N, num_classes)
+        loss_sum = F.cross_entropy(logits.float(), labels, reduction="sum")
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss_sum / n).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        (loss_sum / n).backward()
+        optimizer.step()
+    correct = (logits.detach().argmax(1) == labels).sum()
+    return loss_sum.detach(), correct
+
+
+# --------------------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------------------
+
+
+def _item_seed(seed: int, epoch: int, index: int) -> int:
+    return int(np.random.SeedSequence((seed, epoch, index)).generate_state(1, np.uint64)[0])
+
+
+class _SeededClips(Dataset):
+    """A training :class:`ClipDataset` whose item ``(epoch, index)`` draws its clip, crop and flip from a
+    generator seeded with (seed, epoch, index): the same clip whichever process or worker loads it."""
+
+    def __init__(self, clips: ClipDataset, seed: int) -> None:
+        self.clips = clips
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple:
+        epoch, index = key
+        with torch.random.fork_rng(devices=[]):  # leaves the caller's generator (dropout's) alone
+            torch.manual_seed(_item_seed(self.seed, epoch, index))
+            return self.clips[index]
+
+
+class _EpochKeys(Sampler):
+    """``(epoch, index)`` keys in a DistributedSampler's order, so that workers know the epoch (persistent
+    workers hold their own copy of the dataset, which the main process cannot tell about a new epoch)."""
+
+    def __init__(self, order: DistributedSampler) -> None:
+        self.order = order
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.order.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return ((self.epoch, index) for index in self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
+def _check_videos(videos: VideoList, config: TrainConfig) -> None:
+    where = f"{config.data} (split {config.split})"
+    if len(videos) == 0:
+        raise ValueError(f"{where} lists no training videos")
+    if len(videos.classes) < 2 or len(set(videos.labels)) < 2:
+        found = sorted({videos.classes[label] for label in videos.labels})
+        raise ValueError(
+            f"training needs at least 2 classes; the training videos of {where} are all of class "
+            f"{', '.join(found)}; a classifier of one class learns nothing"
+        )
+
+
+def _loader(
+    videos: VideoList, config: TrainConfig, procs: _Processes, device: torch.device
+) -> tuple[DataLoader, _EpochKeys]:
+    clips = ClipDataset(
+        videos,
+        train=True,
+        clip_len=config.clip_len,
+        size=config.size,
+        crop=config.crop,
+        preset=config.preset,
+        flip_p=config.flip_p,
+        decode_threads=1,
+        on_error="skip",
+    )
+    # One process is a world of one: the same seeded shuffle (seed + epoch) as under torchrun, where each
+    # process takes every N-th clip of it.
+    order = DistributedSampler(
+        clips, num_replicas=procs.world, rank=procs.rank, shuffle=True, seed=config.seed, drop_last=False
+    )
+    keys = _EpochKeys(order)
+    loader = DataLoader(
+        _SeededClips(clips, config.seed),
+        batch_size=config.batch_size // procs.world,
+        sampler=keys,
+        num_workers=config.workers,
+        collate_fn=collate_clips,
+        pin_memory=device.type == "cuda",
+        drop_last=False,
+        persistent_workers=config.workers > 0,
+        # Draws the workers' base seeds; a generator of its own keeps them off the global (dropout) one.
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+    return loader, keys
+
+
+# --------------------------------------------------------------------------------------------------------
+# Processes
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Processes:
+    """This process's place among the training processes (a world of one without torchrun)."""
+
+    rank: int = 0
+    world: int = 1
+    group: Any = None  # a gloo group for the small CPU-side exchanges; None: the default group
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def sum(self, values: list[float]) -> list[float]:
+        """``values`` summed over every process (in float64 on the CPU)."""
+        if self.world == 1:
+            return list(values)
+        total = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(total, group=self.group)
+        return total.tolist()
+
+    def gather(self, obj: Any) -> list[Any]:
+        if self.world == 1:
+            return [obj]
+        out: list[Any] = [None] * self.world
+        dist.all_gather_object(out, obj, group=self.group)
+        return out
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier(group=self.group)
+
+    def print(self, text: str) -> None:
+        if self.main:
+            tqdm.write(text)
+
+
+@contextmanager
+def _processes(device_name: str) -> Iterator[tuple[_Processes, torch.device]]:
+    """Join the process group torchrun describes (env WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR/PORT) and
+    leave it at the end, errors included; a group the caller already set up is used and left alone."""
+    device = select_device(device_name)
+    joined = dist.is_available() and dist.is_initialized()
+    if not joined and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        yield _Processes(), device
+        return
+    if device.type == "cuda":  # one device per process: torchrun's LOCAL_RANK, else the rank modulo GPUs
+        rank = dist.get_rank() if joined else int(os.environ.get("RANK", "0"))
+        local_rank = int(os.environ.get("LOCAL_RANK", rank % torch.cuda.device_count()))
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if not joined:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        group = None if dist.get_backend() == "gloo" else dist.new_group(backend="gloo")
+        yield _Processes(dist.get_rank(), dist.get_world_size(), group), device
+    finally:
+        if not joined:
+            dist.destroy_process_group()
+
+
+# --------------------------------------------------------------------------------------------------------
+# Random states (stored as tensors and plain Python values: checkpoints are read with weights_only=True)
+# --------------------------------------------------------------------------------------------------------
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    _, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),  # (624,) uint32 words of MT19937
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
+        "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    n = state["numpy"]
+    keys = n["keys"].cpu().numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["internal"]), p["gauss_next"]))
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
+# --------------------------------------------------------------------------------------------------------
+# The run directory
+# --------------------------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON gives it back (tuples become lists), for comparing settings."""
+    return json.loads(json.dumps(value))
+
+
+def _differences(saved: dict[str, Any], given: TrainConfig, names: tuple[str, ...]) -> list[str]:
+    now = given.to_dict()
+    return [
+        f"{name}: {saved.get(name)!r} in the run, {now[name]!r} now"
+        for name in names
+        if _plain(saved.get(name)) != _plain(now[name])
+    ]
+
+
+def _open_run(
+    run_dir: Path, config: TrainConfig, classes: list[str], resume: bool, device: torch.device
+) -> dict[str, Any] | None:
+    """Check that ``run_dir`` may be written; on ``resume``, return its checkpoint (None: no epoch ended)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NotADirectoryError(f"{run_dir} is a file; --out must name a run directory")
+    trained = [name for name in (CHECKPOINT, WEIGHTS, LOG) if (run_dir / name).exists()]
+    if not resume:
+        if trained:
+            raise FileExistsError(
+                f"{run_dir} already holds a run ({', '.join(trained)}); pass --resume to continue it, or "
+                "choose another --out"
+            )
+        return None  # a config.json alone is a run stopped during its first epoch: nothing to lose
+    if not (run_dir / CONFIG).is_file() and not (run_dir / CHECKPOINT).is_file():
+        raise FileNotFoundError(
+            f"nothing to resume: {run_dir} holds no run ({CONFIG} and {CHECKPOINT} are missing); "
+            "start it without --resume"
+        )
+    if not (run_dir / CHECKPOINT).is_file():
+        if trained:
+            raise FileNotFoundError(
+                f"cannot resume {run_dir}: it has {', '.join(trained)} but no {CHECKPOINT}; "
+                "train again into another --out"
+            )
+        saved, saved_classes = load_config(run_dir)
+        _check_same_run(run_dir, saved.to_dict(), saved_classes, config, classes)
+        return None
+    try:
+        checkpoint = torch.load(run_dir / CHECKPOINT, map_location=device, weights_only=True)
+    except Exception as err:
+        raise ValueError(f"cannot read {run_dir / CHECKPOINT}: {err}") from err
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != _FORMAT:
+        raise ValueError(
+            f"{run_dir / CHECKPOINT} is not a vidlens training checkpoint ({_FORMAT}); "
+            "to start from its weights, train a new run with --init"
+        )
+    _check_same_run(run_dir, checkpoint["config"], checkpoint["classes"], config, classes)
+    return checkpoint
+
+
+def _check_same_run(
+    run_dir: Path,
+    saved: dict[str, Any],
+    saved_classes: list[str],
+    config: TrainConfig,
+    classes: list[str],
+) -> None:
+    problems = _differences(saved, config, _IDENTITY + _RECIPE)
+    if list(saved_classes) != list(classes):
+        problems.append(f"classes: {len(saved_classes)} in the run, {len(classes)} in the dataset now")
+    if problems:
+        raise ValueError(
+            f"cannot resume {run_dir} with other settings:\n  "
+            + "\n  ".join(problems)
+            + f"\nresume with the run's own settings (vidlens.runs.load_config), or start a new run (another "
+            f"--out) from its weights with --init {run_dir / CHECKPOINT}"
+        )
+
+
+def _changed_settings(saved: dict[str, Any], config: TrainConfig) -> list[str]:
+    names = tuple(n for n in config.to_dict() if n not in _IDENTITY + _RECIPE + ("init",))
+    return _differences(saved, config, names)
+
+
+def _write_log(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    text = "".join(json.dumps(record) + "\n" for record in history)
+    atomic_write(run_dir / LOG, lambda tmp: tmp.write_text(text))
+
+
+def _plot_curves(path: Path, history: list[dict[str, Any]]) -> None:
+    """Loss and training clip accuracy against epochs, as a PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = [h["epoch"] for h in history]
+    fig = Figure(figsize=(9, 3.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    loss_ax.plot(epochs, [h["loss"] for h in history], marker="o")
+    loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title="training loss")
+    acc_ax.plot(epochs, [100 * h["accuracy"] for h in history], marker="o", color="tab:green")
+    acc_ax.set(xlabel="epoch", ylabel="%", ylim=(0, 100), title="training clip accuracy (hit@1)")
+    for ax in (loss_ax, acc_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------------------
+
+
+def _has_conv3d(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv3d) for m in model.modules())
+
+
+def _summary(record: dict[str, Any], epochs: int) -> str:
+    skipped = f" ({record['skipped']} skipped)" if record["skipped"] else ""
+    return (
+        f"epoch {record['epoch']}/{epochs}  lr {record['lr']:.3g}  loss {record['loss']:.4f}  "
+        f"clip acc {100 * record['accuracy']:.1f}%  {record['clips']} clips{skipped}  "
+        f"{record['seconds']:.1f}s  {record['clips_per_s']:.1f} clips/s"
+    )
+
+
+def _result(run_dir: Path, history: list[dict[str, Any]], started: float, rank: int) -> TrainResult:
+    last = history[-1] if history else {}
+    return TrainResult(
+        run_dir=run_dir,
+        epochs=len(history),
+        history=history,
+        seconds=time.perf_counter() - started,
+        skipped_clips=sum(h["skipped"] for h in history),
+        loss=last.get("loss", float("nan")),
+        accuracy=last.get("accuracy", float("nan")),
+        rank=rank,
+    )
+
+
+def train(
+    config: TrainConfig,
+    out: str | os.PathLike,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """Train ``config``'s model on the training videos of ``config.data``, writing the run into ``out``.
+
+    Args:
+        config: the settings (the C3D recipe by default); ``config.data`` is stored as an absolute path.
+        out: the run directory. An existing run there is refused unless ``resume``.
+        resume: continue the run in ``out`` from its last completed epoch. Its model, data, classes and
+            optimiser recipe must match ``config``; ``epochs`` may be raised to train on. A finished run
+            says so and returns.
+        progress: show a progress bar per epoch (rank 0). Per-epoch summaries are printed either way.
+        on_epoch: called (in every process) with each epoch's log record once it is written.
+
+    Under torchrun (``WORLD_SIZE`` > 1) every process calls this; see the module docstring.
+
+    Raises:
+        FileNotFoundError: the dataset or its split files are missing; nothing to resume.
+        FileExistsError: ``out`` holds a run and ``resume`` is False.
+        ValueError: fewer than 2 classes, no training videos, a resume with other settings, a checkpoint
+            of another model, no decodable clip in an epoch.
+    """
+    started = time.perf_counter()
+    run_dir = Path(out)
+    if not config.data:
+        raise ValueError("config.data is empty: give the dataset root")
+    if config.seed < 0:
+        raise ValueError(f"seed must be >= 0, got {config.seed}")
+    config = replace(config, data=str(Path(config.data).expanduser().resolve()))
+    videos = load_videos(config.data, layout=config.layout, split=config.split, subset="train")
+    _check_videos(videos, config)
+
+    with _processes(config.device) as (procs, device):
+        if config.batch_size % procs.world:
+            raise ValueError(
+                f"batch_size {config.batch_size} is the global batch and must split evenly over the "
+                f"{procs.world} processes; use a multiple of {procs.world}"
+            )
+        checkpoint = _open_run(run_dir, config, videos.classes, resume, device)
+        procs.barrier()  # every process has looked at run_dir before rank 0 writes into it
+        return _train(config, run_dir, videos, checkpoint, procs, device, progress, on_epoch, started)
+
+
+def _restore(
+    path: Path,
+    checkpoint: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler | None,
+    procs: _Processes,
+    device: torch.device,
+) -> None:
+    """Put the model, optimiser, scheduler and this process's random streams back as ``path`` has them."""
+    saved = checkpoint["config"]
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except RuntimeError as err:
+        raise ValueError(
+            f"{path} does not hold the weights of a {saved['model']} {saved['model_kwargs'] or ''} for "
+            f"{len(checkpoint['classes'])} classes, the model of its run:\n{err}"
+        ) from err
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler.load_state_dict(checkpoint["scheduler"])
+    if scaler is not None and checkpoint.get("scaler"):
+        scaler.load_state_dict(checkpoint["scaler"])
+    states = checkpoint["rng"]
+    if len(states) == procs.world:
+        _set_rng_state(states[procs.rank], device)
+    else:
+        procs.print(
+            f"note: the checkpoint comes from {len(states)} processes, this run has {procs.world}: "
+            "dropout draws will differ from an uninterrupted run"
+        )
+        _seed_everything(saved["seed"] + procs.rank + 1000 * checkpoint["epoch"])
+
+
+def _train(
+    config: TrainConfig,
+    run_dir: Path,
+    videos: VideoList,
+    checkpoint: dict[str, Any] | None,
+    procs: _Processes,
+    device: torch.device,
+    progress: bool,
+    on_epoch: Callable[[dict[str, Any]], None] | None,
+    started: float,
+) -> TrainResult:
+    history: list[dict[str, Any]] = list(checkpoint["history"]) if checkpoint else []
+    start = checkpoint["epoch"] if checkpoint else 0
+    if start >= config.epochs:
+        procs.print(f"{run_dir} has finished its {start} epochs; nothing to do (raise epochs to train on)")
+        if procs.main and not (run_dir / WEIGHTS).is_file():  # stopped between checkpoint and model.pt
+            atomic_save({k: v.cpu() for k, v in checkpoint["model"].items()}, run_dir / WEIGHTS)
+        return _result(run_dir, history, started, procs.rank)
+    if checkpoint:
+        changed = _changed_settings(checkpoint["config"], config)
+        if changed:
+            procs.print("resuming with changed settings:\n  " + "\n  ".join(changed))
+    if procs.main:
+        save_config(run_dir, config, videos.classes)
+
+    torch.manual_seed(config.seed)  # the same initial weights in every process
+    model = build_model(config, len(videos.classes))
+    if config.init and checkpoint is None:
+        from vidlens.models import load_pretrained
+
+        procs.print(f"fine-tuning: {load_pretrained(model, config.init)}")
+    _seed_everything(config.seed + procs.rank)  # dropout masks differ between processes
+    channels_last = config.channels_last and device.type == "cuda" and _has_conv3d(model)
+    model = model.to(device, memory_format=torch.channels_last_3d) if channels_last else model.to(device)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=list(config.lr_steps), gamma=config.lr_gamma
+    )
+    autocast_dtype, scaler = mixed_precision(device, config.amp)
+    if checkpoint:
+        _restore(run_dir / CHECKPOINT, checkpoint, model, optimizer, scheduler, scaler, procs, device)
+
+    net = model
+    if procs.world > 1:
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed clip shapes: pick the fastest convolution kernels
+    loader, keys = _loader(videos, config, procs, device)
+    if procs.main:
+        where = "resuming at" if start else "from"
+        how = f"{procs.world} processes on {device.type}" if procs.world > 1 else str(device)
+        precision = f", autocast {autocast_dtype}" if autocast_dtype else ""
+        procs.print(
+            f"training {config.model} on {len(videos)} videos of {len(videos.classes)} classes, {where} epoch "
+            f"{start + 1} to {config.epochs}, {config.batch_size} clips per step, {how}{precision} -> {run_dir}"
+        )
+
+    net.train()
+    for epoch in range(start, config.epochs):
+        keys.set_epoch(epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        bar = tqdm(
+            total=len(loader),
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            unit="batch",
+            leave=False,
+            dynamic_ncols=True,
+            disable=not (progress and procs.main),
+        )
+        t0 = time.perf_counter()
+        totals = _train_epoch(
+            loader, net, optimizer, procs, device, channels_last, autocast_dtype, scaler, bar
+        )
+        seconds = time.perf_counter() - t0
+        bar.close()
+        scheduler.step()
+        loss_sum, correct, clips, skipped = totals
+        if clips == 0:
+            raise ValueError(
+                f"epoch {epoch + 1}: none of the {len(videos)} training videos could be decoded "
+                f"({int(skipped)} skipped); check the dataset"
+            )
+        record = {
+            "epoch": epoch + 1,
+            "lr": lr,
+            "loss": loss_sum / clips,
+            "accuracy": correct / clips,
+            "clips": int(clips),
+            "skipped": int(skipped),
+            "seconds": round(seconds, 3),
+            "clips_per_s": round(clips / seconds, 2),
+        }
+        history.append(record)
+        rng = procs.gather(_rng_state(device))  # every process's streams, to resume each of them
+        if procs.main:
+            state = {
+                "format": _FORMAT,
+                "epoch": epoch + 1,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "rng": rng,
+                "history": history,
+                "config": config.to_dict(),
+                "classes": list(videos.classes),
+            }
+            atomic_save(state, run_dir / CHECKPOINT)  # first: the log never runs ahead of the checkpoint
+            _write_log(run_dir, history)
+            _plot_curves(run_dir / CURVES, history)
+            procs.print(_summary(record, config.epochs))
+        if on_epoch is not None:
+            on_epoch(record)
+
+    if procs.main:
+        atomic_save({k: v.cpu() for k, v in model.state_dict().items()}, run_dir / WEIGHTS)
+    procs.barrier()  # model.pt exists before any process returns
+    return _result(run_dir, history, started, procs.rank)
+
+
+def _train_epoch(
+    loader: DataLoader,
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    procs: _Processes,
+    device: torch.device,
+    channels_last: bool,
+    autocast_dtype: torch.dtype | None,
+    scaler: torch.amp.GradScaler | None,
+    bar: tqdm,
+) -> list[float]:
+    """One pass over the loader; returns ``[loss sum, correct, clips, skipped]`` over every process."""
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    clips = skipped = 0
+    t0 = time.perf_counter()
+    batch: ClipBatch
+    for step, batch in enumerate(loader, 1):
+        skipped += batch.skipped
+        n = len(batch.labels)
+        # Every process must take part in every step (DDP averages gradients across them): when one of
+        # them has nothing left of its batch (all its videos undecodable), all of them skip the step.
+        n_global, n_empty = procs.sum([n, n == 0])
+        if n_empty:
+            bar.update(1)
+            continue
+        if channels_last:
+            x = batch.clips.to(device, non_blocking=True, memory_format=torch.channels_last_3d)
+        else:
+            x = batch.clips.to(device, non_blocking=True)
+        y = batch.labels.to(device, non_blocking=True)
+        step_loss, step_correct = train_step(
+            net,
+            optimizer,
+            x,
+            y,
+            normalizer=n_global / procs.world,
+            autocast_dtype=autocast_dtype,
+            scaler=scaler,
+        )
+        loss_sum += step_loss
+        correct += step_correct
+        clips += n
+        bar.update(1)
+        if not bar.disable and (step % _BAR_EVERY == 0 or step == len(loader)):
+            rate = clips * procs.world / (time.perf_counter() - t0)
+            bar.set_postfix(loss=f"{step_loss.item() / n:.3f}", clips_s=f"{rate:.1f}")
+    return procs.sum([loss_sum.item(), correct.item(), clips, skipped])
