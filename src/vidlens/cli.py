@@ -195,14 +195,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vidlens.train import train
 
     if args.resume and (Path(args.out) / "config.json").is_file():
-        config, _ = load_config(args.out)  # the run's own settings; flags cannot change a run midway
+        # The run's own settings; only those that do not change its results may be given again.
+        config, _ = load_config(args.out)
+        for name in ("epochs", "workers", "device"):
+            if getattr(args, name) is not None:
+                setattr(config, name, getattr(args, name))
     else:
         config = _train_config(args)
     result = train(config, args.out, resume=args.resume, progress=not args.quiet)
-    print(f"trained {config.model} for {result.epochs} epochs in {result.seconds:.0f}s -> {result.run_dir}")
-    if result.skipped_clips:
-        print(f"warning: {result.skipped_clips} clips were skipped because their videos could not be decoded")
-    print(f"evaluate with: vidlens evaluate {result.run_dir}")
+    if result.rank == 0:
+        print(
+            f"trained {config.model} for {result.epochs} epochs in {result.seconds:.0f}s -> {result.run_dir}"
+        )
+        if result.skipped_clips:
+            print(
+                f"warning: {result.skipped_clips} clips were skipped because their videos could not be decoded"
+            )
+        print(f"evaluate with: vidlens evaluate {result.run_dir}")
     return 0
 
 
@@ -420,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, KeyError, RuntimeError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"vidlens {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -137,6 +137,8 @@ def reproduce(
         "batch_size": 8,
         "lr": 0.01,
         "lr_steps": (),
+        # No flips: a mirrored MoveLeft video is a MoveRight one, so flipping would corrupt the labels.
+        "flip_p": 0.0,
         "size": (112, 112),
         "crop": 112,
         "clip_len": 16,
