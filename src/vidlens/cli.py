@@ -245,6 +245,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         scale=args.scale,
         seed=args.seed,
         epochs=args.epochs,
+        videos_per_class=args.videos_per_class,
         workers=args.workers,
         device=args.device,
         progress=not args.quiet,
@@ -411,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/reproduce", help="where data and runs go (default runs/reproduce)")
     p.add_argument("--scale", type=int, default=1, help="multiply videos per class and epochs (default 1)")
     p.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
+    p.add_argument("--videos-per-class", type=int, default=None, help="override the dataset size")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--device", default="auto")

@@ -106,6 +106,7 @@ def reproduce(
     scale: int = 1,
     seed: int = 0,
     epochs: int | None = None,
+    videos_per_class: int | None = None,
     workers: int = 2,
     device: str = "auto",
     progress: bool = True,
@@ -113,7 +114,7 @@ def reproduce(
     """Run experiment ``name`` ("fusion" or "depth") under ``out``; return (and write) its table.
 
     ``scale`` multiplies the number of videos per class and the number of epochs (default: 4 classes x 16
-    videos of 32 frames at 112x112, 12 epochs). Datasets and finished runs are reused when rerun with the
+    videos of 32 frames at 112x112, 12 epochs); ``epochs`` and ``videos_per_class`` override them. Datasets and finished runs are reused when rerun with the
     same settings, so an interrupted reproduction continues where it stopped.
     """
     from vidlens.data.synthetic import MotionConfig, make_motion_dataset
@@ -128,10 +129,11 @@ def reproduce(
     experiment = EXPERIMENTS[name]
     out = Path(out)
     t0 = time.perf_counter()
+    per_class = videos_per_class if videos_per_class is not None else 16 * scale
     data_config = MotionConfig(
-        num_classes=4, videos_per_class=16 * scale, frames=32, height=112, width=112, seed=seed
+        num_classes=4, videos_per_class=per_class, frames=32, height=112, width=112, seed=seed
     )
-    dataset = make_motion_dataset(out / f"data_scale{scale}_seed{seed}", data_config, progress=progress)
+    dataset = make_motion_dataset(out / f"data_{per_class}x4_seed{seed}", data_config, progress=progress)
     budget = {
         "epochs": epochs if epochs is not None else 12 * scale,
         "batch_size": 8,
@@ -150,10 +152,10 @@ def reproduce(
     result = ExperimentResult(
         experiment=name,
         title=experiment.title,
-        settings={"data": asdict(data_config), "budget": budget, "scale": scale},
+        settings={"data": asdict(data_config), "budget": dict(budget), "scale": scale},
     )
     for label, model_name, kwargs in experiment.models:
-        run_dir = out / name / f"{model_name}_scale{scale}_seed{seed}"
+        run_dir = out / name / f"{model_name}_{per_class}x4_e{budget['epochs']}_seed{seed}"
         config = TrainConfig(data=str(dataset.root), model=model_name, model_kwargs=dict(kwargs), **budget)
         t1 = time.perf_counter()
         if progress:

@@ -1,0 +1,158 @@
+"""Training and evaluation throughput: vidlens's loops against bare loops on the same tensors.
+
+The training loop (``vidlens.train.train``: DataLoader workers decoding real video files, random clips,
+crops, checkpoints) is compared with a bare loop of forward + backward + SGD step (``train_step``, the very
+step the loop runs) over clips decoded beforehand and held in memory, at the same batch size. A ratio near
+1 means decoding is hidden behind compute. Evaluation likewise: ``vidlens.evaluate.evaluate`` against a
+bare ``model(clips)`` loop under ``torch.inference_mode``. Both are measured in the same run, interleaved.
+
+    python benchmarks/train.py [--model c3d_depth3 --width 8] [--videos-per-class 8] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from vidlens.data.datasets import ClipDataset, collate_clips, load_videos
+from vidlens.data.synthetic import MotionConfig, make_motion_dataset
+from vidlens.evaluate import evaluate
+from vidlens.runs import TrainConfig, build_model
+from vidlens.train import train, train_step
+
+
+def _decoded_batches(config: TrainConfig, train_split: bool, clips_per_video: int = 1) -> list:
+    """Every batch the loop would see, decoded once up front (what the bare loops iterate over)."""
+    videos = load_videos(config.data, subset="train" if train_split else "test")
+    dataset = ClipDataset(
+        videos,
+        train=train_split,
+        clip_len=config.clip_len,
+        size=config.size,
+        crop=config.crop,
+        flip_p=config.flip_p,
+        clips_per_video=clips_per_video,
+    )
+    loader = DataLoader(dataset, batch_size=config.batch_size, collate_fn=collate_clips, num_workers=0)
+    return [(b.clips, b.labels) for b in loader]
+
+
+def bare_train(config: TrainConfig, batches: list, num_classes: int, epochs: int) -> float:
+    """Clips/s of forward + backward + step over in-memory batches (after one warm-up epoch)."""
+    torch.manual_seed(config.seed)
+    model = build_model(config, num_classes).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    for clips, labels in batches:  # warm-up
+        train_step(model, optimizer, clips, labels)
+    n, t0 = 0, time.perf_counter()
+    for _ in range(epochs):
+        for clips, labels in batches:
+            loss, _ = train_step(model, optimizer, clips, labels)
+            loss.item()
+            n += len(labels)
+    return n / (time.perf_counter() - t0)
+
+
+def loop_train(config: TrainConfig, run_dir: Path, epochs: int) -> float:
+    """Clips/s of vidlens's training loop, averaged over its epochs after the first (worker start-up)."""
+    result = train(TrainConfig(**{**config.to_dict(), "epochs": epochs + 1}), run_dir, progress=False)
+    return statistics.mean(result.clips_per_s[1:])
+
+
+def bare_eval(model: torch.nn.Module, batches: list) -> float:
+    model.eval()
+    with torch.inference_mode():
+        for clips, _ in batches[:1]:
+            model(clips)
+        n, t0 = 0, time.perf_counter()
+        for clips, labels in batches:
+            model(clips).argmax(1).tolist()
+            n += len(labels)
+    return n / (time.perf_counter() - t0)
+
+
+def loop_eval(model: torch.nn.Module, config: TrainConfig, classes: list[str], clips_per_video: int) -> float:
+    videos = load_videos(config.data, subset="test")
+    result = evaluate(
+        model,
+        videos,
+        classes=classes,
+        clips_per_video=clips_per_video,
+        clip_len=config.clip_len,
+        size=config.size,
+        crop=config.crop,
+        batch_size=config.batch_size,
+        workers=config.workers,
+        progress=False,
+    )
+    return result.n_clips / result.seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="c3d_depth3")
+    parser.add_argument("--width", type=int, default=8)
+    parser.add_argument("--videos-per-class", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=2, help="measured epochs per round")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="vidlens-bench-train-"))
+    data = make_motion_dataset(
+        work / "data",
+        MotionConfig(num_classes=4, videos_per_class=args.videos_per_class, frames=32),
+        progress=False,
+    )
+    config = TrainConfig(
+        data=str(data.root),
+        model=args.model,
+        model_kwargs={"width": args.width},
+        batch_size=args.batch_size,
+        lr=0.01,
+        lr_steps=(),
+        size=(112, 112),
+        crop=112,
+        flip_p=0.0,
+        workers=args.workers,
+        device="cpu",
+    )
+    classes = data.class_names
+    train_batches = _decoded_batches(config, train_split=True)
+    eval_clips = 3
+    eval_batches = _decoded_batches(config, train_split=False, clips_per_video=eval_clips)
+    print(
+        f"model {args.model} width {args.width}, batch {args.batch_size}, {len(data.train)} train / "
+        f"{len(data.test)} test videos, {args.workers} workers, {torch.get_num_threads()} torch threads"
+    )
+    rows: dict[str, list[float]] = {"train loop": [], "bare train": [], "eval loop": [], "bare eval": []}
+    for r in range(args.rounds):
+        rows["train loop"].append(loop_train(config, work / f"run{r}", args.epochs))
+        rows["bare train"].append(bare_train(config, train_batches, len(classes), args.epochs))
+        model = build_model(config, len(classes))
+        rows["eval loop"].append(loop_eval(model, config, classes, eval_clips))
+        rows["bare eval"].append(bare_eval(model, eval_batches))
+        print(
+            f"round {r + 1}/{args.rounds}: " + ", ".join(f"{k} {v[-1]:.2f} clips/s" for k, v in rows.items())
+        )
+    print()
+    print(f"{'what':<12} {'median clips/s':>15} {'best':>8}")
+    for name, values in rows.items():
+        print(f"{name:<12} {statistics.median(values):>15.2f} {max(values):>8.2f}")
+    paired_train = statistics.median(
+        a / b for a, b in zip(rows["train loop"], rows["bare train"], strict=True)
+    )
+    paired_eval = statistics.median(a / b for a, b in zip(rows["eval loop"], rows["bare eval"], strict=True))
+    print(f"\ntraining loop / bare loop:   {paired_train:.3f}  (target >= 0.9)")
+    print(f"evaluation loop / bare loop: {paired_eval:.3f}  (target >= 0.9)")
+
+
+if __name__ == "__main__":
+    main()
