@@ -17,8 +17,8 @@ import torch.nn.functional as F
 
 from vidlens.data.synthetic import MotionConfig, make_motion_dataset
 from vidlens.models import WeightsMismatchError, create_model
-from vidlens.runs import TrainConfig, load_config, load_run_model, save_config
-from vidlens.train import TrainResult, _rng_state, _set_rng_state, mixed_precision, train, train_step
+from vidlens.runs import TrainConfig, load_config, load_run_model, mixed_precision, save_config
+from vidlens.train import TrainResult, _rng_state, _set_rng_state, train, train_step
 
 LOG_KEYS = {"epoch", "lr", "loss", "accuracy", "clips", "skipped", "seconds", "clips_per_s"}
 TIMINGS = {"seconds", "clips_per_s"}

@@ -21,7 +21,6 @@ be decoded is listed in ``missing_videos`` and left out of the video metrics rat
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -40,7 +39,14 @@ from tqdm.auto import tqdm
 from vidlens import __version__
 from vidlens.data.datasets import ClipDataset, VideoList, collate_clips, load_videos
 from vidlens.presets import Preset
-from vidlens.runs import METRICS, atomic_write, load_run_model, select_device
+from vidlens.runs import (
+    METRICS,
+    atomic_write,
+    channels_last_3d,
+    load_run_model,
+    mixed_precision,
+    select_device,
+)
 from vidlens.video import Size
 
 __all__ = [
@@ -328,20 +334,6 @@ def _eval_dataset(
     )
 
 
-def _channels_last_3d(model: nn.Module) -> None:
-    """Put the 5D weights of every Conv3d into channels_last_3d (2D convs and linears stay as they are)."""
-    for module in model.modules():
-        if isinstance(module, nn.Conv3d):
-            module.to(memory_format=torch.channels_last_3d)
-
-
-def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
-    if device.type != "cuda" or not amp:
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
-
-
 def evaluate(
     model: nn.Module,
     dataset_or_videos: ClipDataset | VideoList,
@@ -400,8 +392,8 @@ def evaluate(
     )
     was_training = model.training
     model.eval().to(device)
-    if on_cuda and channels_last:
-        _channels_last_3d(model)
+    channels_last = on_cuda and channels_last and channels_last_3d(model)
+    autocast_dtype, _ = mixed_precision(device, amp)
 
     scores, labels, indices, skipped = [], [], [], 0
     bar = tqdm(total=len(dataset), desc="evaluate", unit="clip", disable=not progress, dynamic_ncols=True)
@@ -413,9 +405,9 @@ def evaluate(
                 if len(batch.labels) == 0:
                     continue
                 clips = batch.clips.to(device, non_blocking=True)  # (N, 3, T, H, W)
-                if on_cuda and channels_last:
+                if channels_last:
                     clips = clips.contiguous(memory_format=torch.channels_last_3d)
-                with _autocast(device, amp):
+                with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                     out = model(clips)
                 if not isinstance(out, torch.Tensor) or out.shape != (len(clips), len(classes)):
                     got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__

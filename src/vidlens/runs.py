@@ -34,8 +34,10 @@ __all__ = [
     "atomic_save",
     "atomic_write",
     "build_model",
+    "channels_last_3d",
     "load_config",
     "load_run_model",
+    "mixed_precision",
     "save_config",
     "select_device",
 ]
@@ -196,3 +198,30 @@ def select_device(name: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {name!r} asked for, but CUDA is not available here; use --device cpu")
     return device
+
+
+def mixed_precision(
+    device: torch.device, enabled: bool = True
+) -> tuple[torch.dtype | None, torch.amp.GradScaler | None]:
+    """Autocast dtype and gradient scaler for ``device``: bf16 on CUDA where supported, else fp16 with a
+    GradScaler; ``(None, None)`` (full precision) on the CPU or when not ``enabled``."""
+    if not enabled or device.type != "cuda":
+        return None, None
+    if torch.cuda.is_bf16_supported():
+        return torch.bfloat16, None
+    return torch.float16, torch.amp.GradScaler("cuda")
+
+
+def channels_last_3d(model: nn.Module) -> bool:
+    """Put the 5-D weights of every ``Conv3d`` into ``channels_last_3d`` (in place); True if there were any.
+
+    Only Conv3d weights are converted: ``model.to(memory_format=torch.channels_last_3d)`` fails on the 4-D
+    weights of the 2D layers that the fusion nets and GRU-RCN mix in. Inputs are worth converting only when
+    this returns True.
+    """
+    found = False
+    for module in model.modules():
+        if isinstance(module, nn.Conv3d):
+            module.to(memory_format=torch.channels_last_3d)
+            found = True
+    return found

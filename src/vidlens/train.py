@@ -59,12 +59,14 @@ from vidlens.runs import (
     atomic_save,
     atomic_write,
     build_model,
+    channels_last_3d,
     load_config,
+    mixed_precision,
     save_config,
     select_device,
 )
 
-__all__ = ["TrainResult", "mixed_precision", "train", "train_step"]
+__all__ = ["TrainResult", "train", "train_step"]
 
 CURVES = "curves.png"
 # Identifies the checkpoint layout; bump it when the keys change.
@@ -100,18 +102,6 @@ class TrainResult:
 # --------------------------------------------------------------------------------------------------------
 # One step
 # --------------------------------------------------------------------------------------------------------
-
-
-def mixed_precision(
-    device: torch.device, enabled: bool = True
-) -> tuple[torch.dtype | None, torch.amp.GradScaler | None]:
-    """Autocast dtype and gradient scaler for ``device``: bf16 on CUDA where supported, else fp16 with a
-    GradScaler; ``(None, None)`` (full precision) on the CPU or when not ``enabled``."""
-    if not enabled or device.type != "cuda":
-        return None, None
-    if torch.cuda.is_bf16_supported():
-        return torch.bfloat16, None
-    return torch.float16, torch.amp.GradScaler("cuda")
 
 
 def train_step(
@@ -458,10 +448,6 @@ def _plot_curves(path: Path, history: list[dict[str, Any]]) -> None:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _has_conv3d(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.Conv3d) for m in model.modules())
-
-
 def _summary(record: dict[str, Any], epochs: int) -> str:
     skipped = f" ({record['skipped']} skipped)" if record["skipped"] else ""
     return (
@@ -599,8 +585,8 @@ def _train(
 
         procs.print(f"fine-tuning: {load_pretrained(model, config.init)}")
     _seed_everything(config.seed + procs.rank)  # dropout masks differ between processes
-    channels_last = config.channels_last and device.type == "cuda" and _has_conv3d(model)
-    model = model.to(device, memory_format=torch.channels_last_3d) if channels_last else model.to(device)
+    model = model.to(device)
+    channels_last = config.channels_last and device.type == "cuda" and channels_last_3d(model)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
