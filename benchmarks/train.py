@@ -47,7 +47,9 @@ def bare_train(config: TrainConfig, batches: list, num_classes: int, epochs: int
     """Clips/s of forward + backward + step over in-memory batches (after one warm-up epoch)."""
     torch.manual_seed(config.seed)
     model = build_model(config, num_classes).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    optimizer = torch.optim.SGD(  # the optimiser vidlens.train builds
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
     for clips, labels in batches:  # warm-up
         train_step(model, optimizer, clips, labels)
     n, t0 = 0, time.perf_counter()
