@@ -234,3 +234,45 @@ def test_corrupt_videos_are_skipped_and_counted(ucf_root, tmp_path):
     assert batch.indices.tolist() == [0, 1, 3, 4, 5] and batch.labels.tolist() == [0, 0, 1, 2, 2]
     empty = collate_clips([(None, 0)])
     assert empty.skipped == 1 and empty.clips.numel() == 0
+
+
+def test_video_clips_dataset_matches_clip_items(ucf_root):
+    from vidlens.data.datasets import VideoClipsDataset, collate_video_clips
+
+    test = ucf101_videos(ucf_root, subset="test")
+    clips = ClipDataset(test, train=False, clip_len=8, size=(64, 96), crop=48, clips_per_video=3)
+    per_video = VideoClipsDataset(clips)
+    assert len(per_video) == len(test) == 3
+    batch = collate_video_clips([per_video[v] for v in range(len(per_video))])
+    assert batch.clips.shape == (9, 3, 8, 48, 48) and batch.skipped == 0
+    assert batch.indices.tolist() == list(range(9))
+    assert batch.labels.tolist() == [clips[i][1] for i in range(9)]
+    for i in range(9):  # one decoder pass per video gives exactly the clip-by-clip items
+        assert torch.equal(batch.clips[i], clips[i][0])
+    with pytest.raises(ValueError, match="train=False"):
+        VideoClipsDataset(ClipDataset(test, train=True))
+    with pytest.raises(IndexError):
+        per_video[3]
+
+
+def test_video_clips_dataset_skips_corrupt_videos(ucf_root, tmp_path):
+    import shutil
+
+    from vidlens.data.datasets import VideoClipsDataset, collate_video_clips
+
+    root = tmp_path / "ucf"
+    shutil.copytree(ucf_root, root)
+    test = ucf101_videos(root, subset="test")
+    test.records[1].path.write_bytes(b"not a video at all")
+    strict = VideoClipsDataset(
+        ClipDataset(test, train=False, clip_len=8, size=(64, 96), crop=48, clips_per_video=2)
+    )
+    with pytest.raises(Exception, match=test.records[1].path.name):
+        strict[1]
+    ds = VideoClipsDataset(
+        ClipDataset(test, train=False, clip_len=8, size=(64, 96), crop=48, clips_per_video=2, on_error="skip")
+    )
+    with pytest.warns(RuntimeWarning, match="skipping a clip"):
+        batch = collate_video_clips([ds[v] for v in range(3)])
+    assert batch.skipped == 2 and batch.indices.tolist() == [0, 1, 4, 5]
+    assert batch.labels.tolist() == [test.records[0].label] * 2 + [test.records[2].label] * 2

@@ -275,7 +275,7 @@ def test_evaluate_accepts_a_clip_dataset_and_checks_it(planted_root):
         evaluate(GreyOracle(3), train_ds, progress=False)
     with pytest.raises(ValueError, match=r"trained on classes \['X', 'Y', 'Z'\] but the dataset"):
         evaluate(GreyOracle(3), videos, classes=["X", "Y", "Z"], progress=False)
-    with pytest.raises(ValueError, match=r"returned \(2, 2\) for 2 clips.*\(2, 3\)"):
+    with pytest.raises(ValueError, match=r"returned \(3, 2\) for 3 clips.*\(3, 3\)"):  # one video's clips
         evaluate(GreyOracle(2), videos, classes=CLASSES, batch_size=2, **_planted_settings())
 
 

@@ -37,7 +37,13 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from vidlens import __version__
-from vidlens.data.datasets import ClipDataset, VideoList, collate_clips, load_videos
+from vidlens.data.datasets import (
+    ClipDataset,
+    VideoClipsDataset,
+    VideoList,
+    collate_video_clips,
+    load_videos,
+)
 from vidlens.presets import Preset
 from vidlens.runs import (
     METRICS,
@@ -310,11 +316,10 @@ def _eval_dataset(
     preset: Preset | str,
 ) -> ClipDataset:
     if isinstance(data, ClipDataset):
-        if data.train or not data.return_index:
+        if data.train:
             raise ValueError(
-                "evaluate needs a ClipDataset with train=False (fixed, evenly spaced, centre-cropped clips) "
-                "and return_index=True (to know each clip's video); pass the VideoList instead and "
-                "evaluate builds it"
+                "evaluate needs a ClipDataset with train=False (fixed, evenly spaced, centre-cropped clips); "
+                "pass the VideoList instead and evaluate builds it"
             )
         return data
     if isinstance(data, VideoList):
@@ -326,7 +331,6 @@ def _eval_dataset(
             size=size,
             crop=crop,
             preset=preset,
-            return_index=True,
             on_error="skip",
         )
     raise TypeError(
@@ -357,7 +361,7 @@ def evaluate(
     ``dataset_or_videos`` is a :class:`VideoList` (then ``clips_per_video`` evenly spaced clips of
     ``clip_len`` frames per video, resized to ``size``, centre-cropped to ``crop`` and normalised with
     ``preset``; undecodable videos are skipped and counted) or a ready :class:`ClipDataset` built with
-    ``train=False, return_index=True``, whose own settings then apply. ``classes`` (default: the dataset's)
+    ``train=False``, whose own settings then apply. ``classes`` (default: the dataset's)
     are the model's class names; they must equal the dataset's, in order.
 
     Clips are batched across videos by a DataLoader with ``workers`` decoding processes, and run under
@@ -382,12 +386,13 @@ def evaluate(
         raise ValueError(f"reduce must be 'mean_prob' or 'mean_logit', got {reduce!r}")
     device = device if isinstance(device, torch.device) else select_device(device)
     on_cuda = device.type == "cuda"
+    # One item per video, its clips decoded in one pass; batches hold about `batch_size` clips.
     loader = DataLoader(
-        dataset,
-        batch_size=batch_size,
+        VideoClipsDataset(dataset),
+        batch_size=max(1, round(batch_size / dataset.clips_per_video)),
         shuffle=False,
         num_workers=workers,
-        collate_fn=collate_clips,
+        collate_fn=collate_video_clips,
         pin_memory=on_cuda,
     )
     was_training = model.training

@@ -34,6 +34,7 @@ from vidlens.video import (
     count_frames,
     random_start,
     read_clip,
+    read_clips,
     uniform_starts,
 )
 
@@ -41,9 +42,11 @@ __all__ = [
     "VIDEO_EXTENSIONS",
     "ClipBatch",
     "ClipDataset",
+    "VideoClipsDataset",
     "VideoList",
     "VideoRecord",
     "collate_clips",
+    "collate_video_clips",
     "find_videos",
     "folder_videos",
     "hmdb51_videos",
@@ -380,6 +383,59 @@ class ClipDataset(Dataset):
         clip = read_clip(record.path, start, self.clip_len, self.size, threads=self.decode_threads)
         return self.transform(clip.frames, rng)
 
+    def video_clips(self, video: int) -> torch.Tensor:
+        """All ``clips_per_video`` evaluation clips of video ``video``, decoded in one pass over the file:
+        ``(clips_per_video, 3, clip_len, crop, crop)``. Items ``video * clips_per_video + k`` hold the same
+        clips one at a time (each opening the file again)."""
+        if self.train:
+            raise ValueError(
+                "video_clips() reads the fixed evaluation clips; build the dataset with train=False"
+            )
+        record = self.videos.records[video]
+        starts = uniform_starts(count_frames(record.path), self.clips_per_video, self.clip_len)
+        clips = read_clips(record.path, starts, self.clip_len, self.size, threads=self.decode_threads)
+        return torch.stack([self.transform(clip.frames) for clip in clips])
+
+
+class VideoClipsDataset(Dataset):
+    """One item per video of an evaluation :class:`ClipDataset`: all its clips, read in one decoder pass.
+
+    Evaluating clip by clip opens and seeks every file ``clips_per_video`` times; this view decodes each
+    video once (:func:`vidlens.video.read_clips`). Item ``v`` is ``(clips (K, 3, T, H, W), label, indices
+    (K,), skipped)`` where ``indices`` are the clips' item numbers in the wrapped dataset, so that
+    :func:`collate_video_clips` yields the same :class:`ClipBatch` as :func:`collate_clips` over the clip
+    dataset. When the one-pass read fails and the dataset skips errors (``on_error="skip"``), the video's
+    clips are read one by one instead, so that the clips before a truncation are still kept; ``skipped``
+    counts those that could not be read (``clips`` is ``None`` when none could).
+    """
+
+    def __init__(self, clips: ClipDataset) -> None:
+        if clips.train:
+            raise ValueError(
+                "VideoClipsDataset groups the fixed evaluation clips; pass a ClipDataset with train=False"
+            )
+        self.clips = clips
+
+    def __len__(self) -> int:
+        return len(self.clips.videos)
+
+    def __getitem__(self, video: int) -> tuple[torch.Tensor | None, int, torch.Tensor, int]:
+        if not 0 <= video < len(self):
+            raise IndexError(f"video {video} out of range for {len(self)} videos")
+        label = self.clips.videos.records[video].label
+        k = self.clips.clips_per_video
+        try:
+            return self.clips.video_clips(video), label, torch.arange(video * k, (video + 1) * k), 0
+        except VideoError:
+            if self.clips.on_error == "raise":
+                raise
+        items = [(self.clips[i][0], i) for i in range(video * k, (video + 1) * k)]  # warns per failed clip
+        kept = [(clip, i) for clip, i in items if clip is not None]
+        if not kept:
+            return None, label, torch.empty(0, dtype=torch.long), k
+        clips = torch.stack([clip for clip, _ in kept])  # (K', 3, T, H, W)
+        return clips, label, torch.tensor([i for _, i in kept]), k - len(kept)
+
 
 class ClipBatch(NamedTuple):
     """A mini-batch from :func:`collate_clips`."""
@@ -399,4 +455,18 @@ def collate_clips(items: list[tuple]) -> ClipBatch:
     clips = torch.stack([item[0] for item in kept])  # (N, 3, T, H, W)
     labels = torch.tensor([item[1] for item in kept], dtype=torch.long)  # (N,)
     indices = torch.tensor([item[2] for item in kept], dtype=torch.long) if len(kept[0]) > 2 else None
+    return ClipBatch(clips, labels, indices, skipped)
+
+
+def collate_video_clips(items: list[tuple]) -> ClipBatch:
+    """DataLoader ``collate_fn`` for :class:`VideoClipsDataset`: every clip of a batch of videos in one
+    :class:`ClipBatch` (labels repeated per clip), with the clips that could not be decoded counted."""
+    kept = [item for item in items if item[0] is not None]
+    skipped = sum(item[3] for item in items)
+    if not kept:
+        empty = torch.empty(0, dtype=torch.long)
+        return ClipBatch(torch.empty(0), empty, empty, skipped)
+    clips = torch.cat([item[0] for item in kept])  # (N, 3, T, H, W)
+    labels = torch.cat([torch.full((len(item[0]),), item[1], dtype=torch.long) for item in kept])  # (N,)
+    indices = torch.cat([item[2] for item in kept])  # (N,)
     return ClipBatch(clips, labels, indices, skipped)
