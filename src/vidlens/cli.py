@@ -3,6 +3,8 @@
 vidlens info VIDEO...        frames, fps, size, duration and codec of videos
 vidlens synth DIR            make the synthetic motion dataset (UCF101 layout)
 vidlens models               the model registry: input size, parameters, multiply-adds, layers
+vidlens train DATA ...       train a model (C3D recipe); vidlens evaluate RUN: clip/video hit@k
+vidlens extract INPUT...     video descriptors (fc6 mean over clips) into a feature store
 vidlens demo                 synthesise, decode and run C3D on built-in data
 """
 
@@ -303,6 +305,128 @@ def _add_train_parser(sub) -> None:
 
 
 # --------------------------------------------------------------------------------------------------------
+# vidlens extract
+# --------------------------------------------------------------------------------------------------------
+
+
+def _extract_model(args: argparse.Namespace):
+    """The model to extract with, the file its weights came from, its registry name and its own preset
+    and frame size (a trained run's, else the model's)."""
+    import warnings
+
+    from vidlens.models import create_model, load_pretrained
+    from vidlens.runs import CHECKPOINT, WEIGHTS, load_config, load_run_model
+
+    if args.run is not None:
+        model, config, _ = load_run_model(args.run)
+        run = Path(args.run)
+        weights = run / WEIGHTS if (run / WEIGHTS).is_file() else run / CHECKPOINT
+        return model, weights, config.model, config.preset, tuple(config.size), config.crop
+    if args.weights is None:
+        warnings.warn(
+            f"no --weights or --run: extracting with randomly initialised {args.model} weights (seed 0), "
+            "which is only useful for testing the pipeline",
+            stacklevel=2,
+        )
+        import torch
+
+        torch.manual_seed(0)
+        model = create_model(args.model, **dict(args.model_arg or []))
+        return model, None, args.model, getattr(model, "default_preset", "plain"), (128, 171), None
+    weights = Path(args.weights)
+    run_config = weights.parent / "config.json"
+    if run_config.is_file():  # RUN/model.pt of a vidlens run: its own classes, preset and frame size
+        config, classes = load_config(weights.parent)
+        model = create_model(config.model, num_classes=len(classes), **config.model_kwargs)
+        load_pretrained(model, weights, classifier="auto")
+        return model, weights, config.model, config.preset, tuple(config.size), config.crop
+    model = create_model(args.model, **dict(args.model_arg or []))
+    load_pretrained(model, weights, classifier="auto")
+    # The public C3D weights are c3d-pytorch's port of the Sports-1M Caffe model: BGR, 0-255, mean-subtracted.
+    preset = "sports1m" if args.model in ("c3d", "c3d_sports1m") else model.default_preset
+    return model, weights, args.model, preset, (128, 171), None
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from vidlens.features.extract import extract_collection, resolve_inputs
+
+    shard = (0, 1)
+    if args.shard is not None:
+        try:
+            i, n = (int(v) for v in args.shard.split("/"))
+        except ValueError:
+            raise ValueError(f"--shard takes i/n such as 0/4, got {args.shard!r}") from None
+        shard = (i, n)
+    videos = resolve_inputs(args.inputs)
+    model, weights, name, preset, size, crop = _extract_model(args)
+    summary = extract_collection(
+        model,
+        videos,
+        args.out,
+        layers=args.layer or ["fc6"],
+        model_name=name,
+        weights=weights,
+        clip_len=args.clip_len,
+        stride=args.stride,
+        size=args.size or size,
+        crop=args.crop or crop,
+        preset=args.preset or preset,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        device=args.device,
+        precision=args.precision,
+        pool=args.pool,
+        fmt=args.format,
+        shard=shard,
+        progress=not args.quiet,
+    )
+    print(summary.summary())
+    return 1 if summary.failed else 0
+
+
+def _add_extract_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "extract",
+        help="video descriptors (C3D fc6: mean over 16-frame clips, L2-normalised) for many videos",
+        description="Extract per-clip activations and video descriptors into a feature store. A rerun "
+        "skips finished videos and completes an interrupted run; exit status 1 when some videos failed.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders, or @list.txt files")
+    p.add_argument("--out", required=True, help="output folder (the feature store)")
+    p.add_argument("--model", default="c3d", help="registry name (default c3d)")
+    p.add_argument(
+        "--weights", default=None, help="weights file (.pt/.pth/.safetensors, or a run's model.pt)"
+    )
+    p.add_argument("--run", default=None, help="a vidlens training run to take the model from")
+    p.add_argument("--model-arg", action="append", type=_model_arg, metavar="KEY=VALUE",
+                   help="builder argument, e.g. --model-arg width=16 (repeatable)")  # fmt: skip
+    p.add_argument("--layer", action="append", help="tap name, repeatable (default fc6)")
+    p.add_argument("--clip-len", type=int, default=16, help="frames per clip (default 16)")
+    p.add_argument("--stride", type=int, default=8, help="frames between clip starts (default 8)")
+    p.add_argument(
+        "--preset", default=None, help="normalisation (default: the weights' own; sports1m for c3d)"
+    )
+    p.add_argument("--size", type=_size, default=None, help="decode size HxW (default 128x171)")
+    p.add_argument("--crop", type=int, default=None, help="centre crop (default: the model's input size)")
+    p.add_argument(
+        "--pool", default="auto", choices=["auto", "mean", "flatten"], help="conv maps: mean or flatten"
+    )
+    p.add_argument("--batch-size", type=int, default=16, help="clips per forward pass (default 16)")
+    p.add_argument("--workers", type=int, default=2, help="decoding processes (default 2)")
+    p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="auto: bf16 on GPU if exact to 1e-2",
+    )
+    p.add_argument("--format", default="npy", choices=["npy", "hdf5"], help="per-video .npy files or one .h5")
+    p.add_argument("--shard", default=None, metavar="I/N", help="process shard I of N (0-based)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_extract)
+
+
+# --------------------------------------------------------------------------------------------------------
 # vidlens demo
 # --------------------------------------------------------------------------------------------------------
 
@@ -394,6 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models)
 
     _add_train_parser(sub)
+    _add_extract_parser(sub)
 
     p = sub.add_parser("evaluate", help="clip and video hit@k of a trained run on its test split")
     p.add_argument("run", metavar="RUN")

@@ -66,7 +66,7 @@ def h5_name(shard: tuple[int, int] = (0, 1)) -> str:
 
 def _safe_id(relative: str) -> str:
     stem = relative.rsplit(".", 1)[0] if "." in Path(relative).name else relative
-    parts = [_UNSAFE.sub("_", part) for part in stem.replace(os.sep, "/").split("/") if part not in ("", ".")]
+    parts = [_UNSAFE.sub("_", part) for part in stem.replace(os.sep, "/").split("/") if part not in ("", ".", "..")]
     safe = "__".join(part.strip(".") or "_" for part in parts)
     return safe or "video"
 
