@@ -1,0 +1,240 @@
+"""A 2-D t-SNE map of video descriptors, coloured by class: the C3D paper's figure 5.
+
+Tran et al. 2015 (section 4, figure 5) project the fc6 descriptors of UCF101's videos to two dimensions with
+t-SNE (van der Maaten & Hinton 2008) and show that videos of one action cluster together, more tightly for
+C3D than for ImageNet features. :func:`embed` draws the same map for any feature store:
+
+    from vidlens.features.embed import embed
+    result = embed("feats/", data="UCF101", out="feats/tsne.png")
+    print(result.png, result.coords_file)
+
+The descriptors are first reduced to ``pca_first`` dimensions with PCA (the usual speed-up for t-SNE on
+4096-d inputs; ``None`` skips it), then embedded by scikit-learn's ``TSNE`` with PCA initialisation and
+a fixed ``seed`` (exact gradients up to ``EXACT_UP_TO`` videos, Barnes-Hut above). ``perplexity`` is clamped to ``(n - 1) / 3`` for small stores
+(t-SNE needs about three times the perplexity in neighbours per point).
+
+Labels come from ``data`` (a dataset root: the videos of both subsets of ``split``) or ``labels`` (a labels
+file), matched to the store's videos as :mod:`vidlens.features.linear` describes; videos without a label are
+drawn in grey as "unlabelled", and all videos are grey when neither is given.
+
+Next to the figure, ``<out without suffix>.csv`` holds the coordinates, one row per store video in store
+order, with the header ``id,source,label,x,y`` (``label`` empty for an unlabelled video).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidlens.features.linear import _as_features, _print_warnings, label_features
+from vidlens.features.store import FeatureSet
+from vidlens.runs import atomic_write
+
+__all__ = ["Embedding", "add_parser", "embed", "run"]
+
+_FORMATS = (".png", ".pdf", ".svg")
+UNLABELLED = "unlabelled"
+#: Up to this many videos t-SNE uses exact gradients (O(n^2), quick and most faithful for small maps);
+#: above, the Barnes-Hut approximation (O(n log n)), as for UCF101's 13,320 videos.
+EXACT_UP_TO = 1000
+
+
+@dataclass
+class Embedding:
+    """Where :func:`embed` wrote the map and its coordinates, and the coordinates themselves."""
+
+    png: Path  # the figure (a .png unless another format was asked for)
+    coords_file: Path  # the CSV of coordinates (see the module docstring)
+    coords: np.ndarray  # (N, 2) float t-SNE coordinates, in store order
+    ids: list[str]
+    labels: list[str | None]  # class name per video, None when unlabelled
+    classes: list[str]
+    perplexity: float  # the perplexity used (after clamping)
+    layer: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _colours(n: int) -> list[Any]:
+    import matplotlib
+
+    if n <= 10:
+        cmap = matplotlib.colormaps["tab10"]
+        return [cmap(i) for i in range(n)]
+    if n <= 20:
+        cmap = matplotlib.colormaps["tab20"]
+        return [cmap(i) for i in range(n)]
+    # Many classes: hues along turbo, visited in golden-ratio steps so that neighbours in the legend differ.
+    cmap = matplotlib.colormaps["turbo"]
+    return [cmap(0.05 + 0.9 * ((i * 0.618034) % 1.0)) for i in range(n)]
+
+
+def _plot(
+    coords: np.ndarray, labels: np.ndarray, classes: Sequence[str], title: str, path: Path, fmt: str
+) -> None:
+    from matplotlib.figure import Figure  # the object API renders with Agg, no pyplot state
+
+    many = len(classes) > 20
+    fig = Figure(figsize=(9 if many else 7, 6), dpi=150)
+    ax = fig.add_subplot()
+    size = 8 if len(coords) > 2000 else 18
+    grey = labels < 0
+    if grey.any():
+        ax.scatter(*coords[grey].T, s=size, c="0.7", linewidths=0, label=UNLABELLED)
+    for c, (name, colour) in enumerate(zip(classes, _colours(len(classes)), strict=True)):
+        members = labels == c
+        if members.any():
+            ax.scatter(*coords[members].T, s=size, color=colour, linewidths=0, label=name)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if len(classes) or grey.any():
+        n_entries = len(classes) + int(grey.any())
+        ax.legend(
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=5 if many else 8,
+            ncol=max(1, int(np.ceil(n_entries / 35))),
+            markerscale=1.5,
+            frameon=False,
+        )
+    fig.savefig(path, format=fmt.lstrip("."), bbox_inches="tight")
+
+
+def embed(
+    features: FeatureSet | str | os.PathLike,
+    *,
+    layer: str | None = None,
+    data: str | os.PathLike | None = None,
+    split: int = 1,
+    labels: str | os.PathLike | None = None,
+    out: str | os.PathLike = "embed.png",
+    perplexity: float = 30.0,
+    seed: int = 0,
+    pca_first: int | None = 50,
+) -> Embedding:
+    """Embed the store's descriptors in 2-D with t-SNE, plot them coloured by class into ``out`` and write
+    the coordinates to ``out`` with the suffix ``.csv``. See the module docstring for the details."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    out = Path(out)
+    if out.suffix.lower() not in _FORMATS:
+        raise ValueError(f"out must be a .png (or .pdf, .svg) path, got {out}")
+    if perplexity <= 0:
+        raise ValueError(f"perplexity must be positive, got {perplexity}")
+    if pca_first is not None and pca_first < 2:
+        raise ValueError(f"pca_first must be >= 2 dimensions (or None to skip the PCA), got {pca_first}")
+    fs, _ = _as_features(features, layer)
+    n, dim = fs.descriptors.shape
+    if n < 3:
+        raise ValueError(f"a t-SNE map needs at least 3 videos, the store holds {n}")
+    notes: list[str] = []
+
+    if data is not None or labels is not None:
+        vl = label_features(fs, data=data, split=split, labels=labels)
+        classes, y = vl.classes, vl.labels
+        if vl.n_missing:
+            notes.append(f"{vl.n_missing} entries of {vl.source} are not in the store")
+        if vl.ambiguous:
+            notes.append(f"{len(vl.ambiguous)} entries match several store videos by their path: left out")
+        if not (y >= 0).any():
+            notes.append(f"no store video is named by {vl.source}: every video is unlabelled")
+    else:
+        classes, y = [], np.full(n, -1, dtype=np.int64)
+    for note in notes:
+        warnings.warn(note, RuntimeWarning, stacklevel=2)
+
+    x = fs.descriptors.astype(np.float64)  # (N, D)
+    if pca_first is not None and dim > pca_first:
+        k = min(pca_first, n)
+        x = PCA(n_components=k, random_state=seed).fit_transform(x)  # (N, k)
+    used = float(min(perplexity, max(1.0, (n - 1) / 3)))
+    method = "exact" if n <= EXACT_UP_TO else "barnes_hut"
+    tsne = TSNE(
+        n_components=2, perplexity=used, init="pca", learning_rate="auto", method=method, random_state=seed
+    )
+    coords = tsne.fit_transform(x)  # (N, 2)
+
+    shown = [c for c in range(len(classes)) if (y == c).any()]
+    remap = np.full(len(classes) + 1, -1, dtype=np.int64)
+    remap[shown] = np.arange(len(shown))
+    title = f"t-SNE of {fs.layer} descriptors, {n} videos"
+    if classes:
+        title += f", {len(shown)} classes"
+    fmt = out.suffix.lower()
+    atomic_write(out, lambda tmp: _plot(coords, remap[y], [classes[c] for c in shown], title, tmp, fmt))
+
+    names = [classes[c] if c >= 0 else None for c in y]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "source", "label", "x", "y"])
+    for video_id, source, name, (cx, cy) in zip(fs.ids, fs.sources, names, coords, strict=True):
+        writer.writerow([video_id, source, name or "", f"{cx:.6g}", f"{cy:.6g}"])
+    coords_file = out.with_suffix(".csv")
+    text = buffer.getvalue()
+    atomic_write(coords_file, lambda tmp: tmp.write_text(text))
+    return Embedding(out, coords_file, coords, list(fs.ids), names, list(classes), used, fs.layer, notes)
+
+
+# --------------------------------------------------------------------------------------------------------
+# vidlens embed
+# --------------------------------------------------------------------------------------------------------
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add ``vidlens embed`` to the ``subparsers`` of the main parser."""
+    p = subparsers.add_parser("embed", help="t-SNE map of extracted video descriptors, coloured by class")
+    p.add_argument("features", metavar="FEATURES", help="feature store folder (or .h5) of `vidlens extract`")
+    p.add_argument("--data", metavar="ROOT", help="dataset root whose classes colour the map")
+    p.add_argument("--split", type=int, default=1, help="official split of --data to read (default 1)")
+    p.add_argument("--labels", metavar="FILE", help="labels file: lines 'ID_OR_PATH LABEL [train|test]'")
+    p.add_argument("--layer", metavar="NAME", help="layer to map when the store holds several")
+    p.add_argument("--out", default="embed.png", metavar="PNG", help="the figure (default embed.png)")
+    p.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (default 30)")
+    p.add_argument(
+        "--pca-first", type=int, default=50, help="PCA dimensions before t-SNE, 0: none (default 50)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="(default 0)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``vidlens embed``: say where the figure and coordinates went; 2 with a one-line message for a bad
+    input."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        try:
+            result = embed(
+                args.features,
+                layer=args.layer,
+                data=args.data,
+                split=args.split,
+                labels=args.labels,
+                out=args.out,
+                perplexity=args.perplexity,
+                seed=args.seed,
+                pca_first=args.pca_first or None,
+            )
+        except (ValueError, FileNotFoundError, KeyError) as err:
+            _print_warnings(caught)
+            message = err.args[0] if isinstance(err, KeyError) and err.args else err
+            print(f"vidlens embed: error: {message}", file=sys.stderr)
+            return 2
+    _print_warnings(caught)
+    labelled = sum(name is not None for name in result.labels)
+    print(
+        f"t-SNE of {len(result.ids)} videos ({labelled} labelled, {len(result.classes)} classes, "
+        f"perplexity {result.perplexity:g}) -> {result.png}"
+    )
+    print(f"coordinates: {result.coords_file}")
+    return 0

@@ -1,0 +1,708 @@
+"""Linear-SVM evaluation of video descriptors: the C3D paper's action-recognition protocol.
+
+Tran et al. 2015 (section 4, table 3) judge C3D as a generic feature: each video is described by the
+L2-normalised mean of its clips' fc6 activations (what ``vidlens extract`` stores), and a linear SVM trained
+on the training split's descriptors classifies the test split. They also show that C3D is compact: compressed
+with PCA to 10 dimensions, the descriptors still reach 52.8% on UCF101 (section 4, figure 4), which
+``pca=10`` measures here.
+
+    from vidlens.features.linear import linear_eval
+    result = linear_eval("feats/", data="UCF101", split=1, out="feats/linear.json")
+    print(result.table())
+
+**Labels and splits** come from one of two places:
+
+* ``data=ROOT``: a dataset root read by :func:`vidlens.data.load_videos` (UCF101 or HMDB51 split files, or
+  plain class folders). A split entry is matched to a store video by the video's path (both resolved);
+  failing that, by the entry's dataset-relative path (``Class/v_Class_g01_c01``) against the trailing
+  components of the manifest's ``source`` (extensions of video files dropped), so a store extracted on
+  another machine or from another mount still matches; failing that, by the store id the relative path
+  would get (``Class__v_Class_g01_c01``). Plain class folders have no official split: see below.
+* ``labels=FILE``: a text file, one video per line, ``#`` comments and blank lines ignored::
+
+      ID_OR_PATH  LABEL  [train|test]
+
+  columns separated by whitespace, or by tabs when the line holds a tab (so that a path with spaces can be
+  written). ``ID_OR_PATH`` is a store id (``Jump__v_1``) or a video path: absolute, or relative to the
+  labels file's folder, or a trailing part of the source path such as ``Jump/v_1.avi`` (the extension may
+  be left out). ``LABEL`` is a class name; classes are ordered by name. The optional third column assigns
+  the video to the training or test set; lines without it are used by ``vidlens embed`` but left out of the
+  SVM evaluation, unless no line has one.
+
+When there is no official split (class folders, or a labels file without a third column), a seeded,
+stratified split holds out ``test_fraction`` of each class (at least one video per class on each side).
+
+Store videos that no split entry names are ignored (counted in ``ignored``); split entries missing from
+the store are counted and listed in ``missing`` with a warning, unless a class is left without training
+videos, which is an error.
+
+**Training.** scikit-learn's ``LinearSVC`` (one-vs-rest, squared hinge loss) on the training descriptors;
+``C`` is chosen from ``cs`` by stratified k-fold cross-validation on the training split only (the test
+descriptors are never looked at before the final prediction), the best C refitted on the whole training
+split. With ``pca=K`` a PCA fitted on training descriptors compresses them to K dimensions first; it is part
+of the cross-validated pipeline, so each fold fits its own PCA on its own training part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidlens.data.datasets import VIDEO_EXTENSIONS, VideoList, load_videos
+from vidlens.features.store import FeatureSet, load_features, make_video_ids
+from vidlens.runs import atomic_write
+
+__all__ = [
+    "DEFAULT_CS",
+    "LabelEntry",
+    "LinearResult",
+    "VideoLabels",
+    "add_parser",
+    "label_features",
+    "linear_eval",
+    "read_labels",
+    "run",
+]
+
+#: The grid of SVM regularisation constants tried by cross-validation (C3D's paper does not give its C).
+DEFAULT_CS: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
+
+_SUBSETS = ("train", "test")
+_VIDEO_EXTS = frozenset(e.lower() for e in VIDEO_EXTENSIONS)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Labels: which store video is which class, and in which subset
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelEntry:
+    """One line of a labels file."""
+
+    key: str  # store id or video path, as written
+    label: str  # class name
+    subset: str | None  # "train", "test" or None (no third column)
+    line: int  # 1-based line number, for error messages
+
+
+def read_labels(path: str | os.PathLike) -> list[LabelEntry]:
+    """The entries of a labels file (format in the module docstring); a malformed line is an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"labels file {path} not found; write one line 'ID_OR_PATH LABEL [train|test]'"
+        )
+    entries = []
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = [p.strip() for p in line.split("\t")] if "\t" in line else line.split()
+        parts = [p for p in parts if p]
+        if len(parts) not in (2, 3):
+            raise ValueError(
+                f"{path}:{number}: expected 'ID_OR_PATH LABEL [train|test]', got {raw!r} "
+                "(separate the columns with tabs when a path contains spaces)"
+            )
+        subset = None
+        if len(parts) == 3:
+            subset = parts[2].lower()
+            if subset not in _SUBSETS:
+                raise ValueError(
+                    f"{path}:{number}: the third column must be 'train' or 'test', got {parts[2]!r}"
+                )
+        entries.append(LabelEntry(parts[0], parts[1], subset, number))
+    if not entries:
+        raise ValueError(f"{path} labels no video; write one line 'ID_OR_PATH LABEL [train|test]' per video")
+    return entries
+
+
+@dataclass
+class VideoLabels:
+    """Class and subset of every video of a :class:`~vidlens.features.store.FeatureSet`, in store order."""
+
+    classes: list[str]
+    labels: np.ndarray  # (N,) int64 class index per store video; -1 for a video no entry names
+    subsets: list[str | None]  # (N,) "train", "test", or None (unassigned)
+    # Whether the entries came with a train/test assignment (official split files, labels' third column).
+    has_split: bool
+    # Entries naming no store video, by subset ("train", "test", or "all" for entries without one).
+    missing: dict[str, list[str]] = field(default_factory=dict)
+    # Entries matching several store videos by their trailing path (left unmatched).
+    ambiguous: list[str] = field(default_factory=list)
+    # Where the labels came from, e.g. "ucf101 split 1 of /data/UCF101".
+    source: str = ""
+
+    @property
+    def n_missing(self) -> int:
+        return sum(len(v) for v in self.missing.values())
+
+
+def _parts(path: str | os.PathLike) -> tuple[str, ...]:
+    """Path components without the root, the last one without a video file's extension."""
+    p = Path(path)
+    if p.suffix.lower() in _VIDEO_EXTS:
+        p = p.with_suffix("")
+    return tuple(part for part in p.parts if part not in (p.anchor, "", "."))
+
+
+def _resolve(path: str | os.PathLike, base: Path | None = None) -> str:
+    p = Path(os.path.expanduser(os.fspath(path)))
+    if base is not None and not p.is_absolute():
+        p = base / p
+    return str(p.resolve())
+
+
+class _Matcher:
+    """Finds store videos by id, by resolved path, or by the trailing components of their source path."""
+
+    def __init__(self, features: FeatureSet) -> None:
+        self.by_id = {video_id: k for k, video_id in enumerate(features.ids)}
+        self.by_path: dict[str, list[int]] = {}
+        for k, source in enumerate(features.sources):
+            self.by_path.setdefault(_resolve(source), []).append(k)
+        self.parts = [_parts(source) for source in features.sources]
+        self._tails: dict[int, dict[tuple[str, ...], list[int]]] = {}
+
+    def path(self, resolved: str) -> list[int]:
+        return self.by_path.get(resolved, [])
+
+    def tail(self, parts: tuple[str, ...]) -> list[int]:
+        """Store videos whose source path ends with ``parts``."""
+        n = len(parts)
+        if n == 0:
+            return []
+        if n not in self._tails:
+            index: dict[tuple[str, ...], list[int]] = {}
+            for k, p in enumerate(self.parts):
+                if len(p) >= n:
+                    index.setdefault(p[-n:], []).append(k)
+            self._tails[n] = index
+        return self._tails[n].get(parts, [])
+
+
+def label_features(
+    features: FeatureSet,
+    *,
+    data: str | os.PathLike | None = None,
+    split: int = 1,
+    labels: str | os.PathLike | None = None,
+) -> VideoLabels:
+    """Match the store's videos to the entries of a dataset split (``data``) or a labels file (``labels``);
+    the rules are in the module docstring. Exactly one of ``data`` and ``labels`` must be given."""
+    if (data is None) == (labels is None):
+        raise ValueError("give the labels either as data= (a dataset root) or as labels= (a labels file)")
+    n = len(features)
+    matcher = _Matcher(features)
+    out = np.full(n, -1, dtype=np.int64)
+    subsets: list[str | None] = [None] * n
+    owners: list[str] = [""] * n
+    missing: dict[str, list[str]] = {}
+    ambiguous: list[str] = []
+
+    def assign(k: int, label: int, subset: str | None, what: str) -> None:
+        if out[k] >= 0 and (out[k] != label or subsets[k] != subset):
+            raise ValueError(
+                f"store video {features.ids[k]} is named by two entries with different labels or subsets: "
+                f"{owners[k]} and {what}; remove one of them"
+            )
+        out[k], subsets[k], owners[k] = label, subset, what
+
+    if data is not None:
+        root = Path(data)
+        first = load_videos(root, split=split, subset="train")
+        if first.layout == "folders":
+            lists: dict[str, VideoList] = {"all": first}
+            source = f"class folders of {root} (no official split)"
+        else:
+            lists = {"train": first, "test": load_videos(root, split=split, subset="test")}
+            source = f"{first.layout} split {split} of {root}"
+        classes = list(first.classes)
+        for name, videos in lists.items():
+            subset = None if name == "all" else name
+            for record in videos.records:
+                rel = (
+                    record.path.relative_to(videos.root) if record.path.is_relative_to(videos.root) else None
+                )
+                found = matcher.path(_resolve(record.path))
+                if not found and rel is not None:
+                    found = matcher.tail(_parts(rel))
+                    if len(found) > 1:
+                        ambiguous.append(record.video_id)
+                        continue
+                if not found and rel is not None:
+                    k = matcher.by_id.get(make_video_ids([rel.as_posix()])[0])
+                    found = [] if k is None else [k]
+                if not found:
+                    missing.setdefault(name, []).append(record.video_id)
+                    continue
+                for k in found:
+                    assign(k, record.label, subset, f"{name} entry {record.video_id}")
+        has_split = "all" not in lists
+    else:
+        path = Path(labels)  # type: ignore[arg-type]
+        entries = read_labels(path)
+        classes = sorted({e.label for e in entries})
+        index = {c: i for i, c in enumerate(classes)}
+        has_split = any(e.subset is not None for e in entries)
+        source = f"labels file {path}"
+        base = path.resolve().parent
+        for e in entries:
+            k_id = matcher.by_id.get(e.key)
+            found = [k_id] if k_id is not None else matcher.path(_resolve(e.key, base))
+            if not found:
+                found = matcher.tail(_parts(e.key))
+                if len(found) > 1:
+                    ambiguous.append(e.key)
+                    continue
+            if not found:
+                missing.setdefault(e.subset or "all", []).append(e.key)
+                continue
+            for k in found:
+                assign(k, index[e.label], e.subset, f"{path.name}:{e.line}")
+    return VideoLabels(classes, out, subsets, has_split, missing, ambiguous, source)
+
+
+# --------------------------------------------------------------------------------------------------------
+# The result
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LinearResult:
+    """What :func:`linear_eval` measured. Rates are fractions in [0, 1]; :meth:`table` shows percentages."""
+
+    # Test accuracy: the fraction of test videos whose predicted class is their class.
+    accuracy: float
+    # The mean over classes with test videos of each class's accuracy (UCF101's classes are unbalanced).
+    mean_class_accuracy: float
+    per_class: dict[str, float | None]  # None for a class without test videos
+    confusion: np.ndarray  # (C, C) counts: rows true class, columns predicted class
+    classes: list[str]
+    # The chosen SVM constant, and its mean cross-validated accuracy on the training split (None when
+    # a single C was given and no cross-validation ran).
+    c: float
+    cv_score: float | None
+    cv_scores: dict[float, float]  # C -> mean cross-validated accuracy
+    folds: int  # folds used (0: no cross-validation)
+    n_train: int
+    n_test: int
+    dim: int  # descriptor dimension D
+    pca: int | None  # PCA dimension K, or None
+    layer: str
+    split: str  # where labels and split came from
+    # Split entries not in the store, by subset; store videos in no split; videos whose extraction failed.
+    missing: dict[str, list[str]] = field(default_factory=dict)
+    ignored: int = 0
+    failed: int = 0
+    notes: list[str] = field(default_factory=list)  # every warning issued on the way
+    seconds: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)  # features, cs, folds asked, seed, test_fraction
+    # For further analysis, not in to_dict(): test videos' ids, true and predicted labels, the fitted model.
+    test_ids: list[str] = field(default_factory=list, repr=False)
+    y_test: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    predictions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    model: Any = field(default=None, repr=False)
+
+    @property
+    def input_dim(self) -> int:
+        """The dimension the SVM sees: K with PCA, else D."""
+        return self.pca if self.pca is not None else self.dim
+
+    def to_dict(self) -> dict[str, Any]:
+        """The metrics, counts, settings and confusion matrix as JSON-ready Python values."""
+        return {
+            "accuracy": self.accuracy,
+            "mean_class_accuracy": self.mean_class_accuracy,
+            "c": self.c,
+            "cv_score": self.cv_score,
+            "cv_scores": [{"c": c, "score": s} for c, s in self.cv_scores.items()],
+            "folds": self.folds,
+            "n_train": self.n_train,
+            "n_test": self.n_test,
+            "dim": self.dim,
+            "pca": self.pca,
+            "input_dim": self.input_dim,
+            "layer": self.layer,
+            "split": self.split,
+            "missing": {k: list(v) for k, v in self.missing.items()},
+            "ignored": self.ignored,
+            "failed": self.failed,
+            "notes": list(self.notes),
+            "seconds": self.seconds,
+            "settings": dict(self.settings),
+            "classes": list(self.classes),
+            "per_class": dict(self.per_class),
+            "confusion": self.confusion.tolist(),
+        }
+
+    def table(self, name: str | None = None) -> str:
+        """One row: features, dimensions, chosen C, CV accuracy, test accuracy, mean class accuracy (%),
+        training and test videos."""
+        if name is None:
+            features = self.settings.get("features") or "features"
+            name = f"{Path(features).name or features} ({self.layer})"
+        dims = f"{self.dim}->{self.pca}" if self.pca is not None else str(self.dim)
+        cv = "-" if self.cv_score is None else f"{100 * self.cv_score:.1f}"
+        header = ("Features", "Dim", "C", "CV Acc", "Accuracy", "Class Acc", "Train", "Test")
+        row = (
+            name,
+            dims,
+            f"{self.c:g}",
+            cv,
+            f"{100 * self.accuracy:.1f}",
+            f"{100 * self.mean_class_accuracy:.1f}",
+            str(self.n_train),
+            str(self.n_test),
+        )
+        widths = [max(len(h), len(c)) for h, c in zip(header, row, strict=True)]
+        lines = [
+            "  ".join([r[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True))])
+            for r in (header, row)
+        ]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------------
+# The evaluation
+# --------------------------------------------------------------------------------------------------------
+
+
+def _as_features(features: FeatureSet | str | os.PathLike, layer: str | None) -> tuple[FeatureSet, str]:
+    if isinstance(features, FeatureSet):
+        if layer is not None and layer != features.layer:
+            raise ValueError(
+                f"the FeatureSet holds layer {features.layer!r}, not {layer!r}; load that layer instead"
+            )
+        return features, ""
+    return load_features(features, layer), os.fspath(features)
+
+
+def _note(notes: list[str], message: str) -> None:
+    notes.append(message)
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def _show(items: Sequence[str], n: int = 3) -> str:
+    return ", ".join(items[:n]) + (", ..." if len(items) > n else "")
+
+
+def _random_split(y: np.ndarray, classes: Sequence[str], test_fraction: float, seed: int) -> np.ndarray:
+    """Boolean test mask: ``test_fraction`` of each class (at least one, and at least one left to train)."""
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+    rng = np.random.default_rng(seed)
+    test = np.zeros(len(y), dtype=bool)
+    for c, name in enumerate(classes):
+        members = np.flatnonzero(y == c)
+        if len(members) < 2:
+            raise ValueError(
+                f"class {name!r} has {len(members)} labelled video(s) in the store; a train/test split needs "
+                "at least 2 per class (or give the split: split files, or a third column in the labels file)"
+            )
+        n_test = min(len(members) - 1, max(1, round(test_fraction * len(members))))
+        test[rng.permutation(members)[:n_test]] = True
+    return test
+
+
+def _check_cs(cs: Sequence[float]) -> list[float]:
+    values = sorted({float(c) for c in cs})
+    if not values or any(not math.isfinite(c) or c <= 0 for c in values):
+        raise ValueError(f"cs must be positive numbers such as 0.01,0.1,1,10, got {list(cs)}")
+    return values
+
+
+def linear_eval(
+    features: FeatureSet | str | os.PathLike,
+    *,
+    layer: str | None = None,
+    data: str | os.PathLike | None = None,
+    split: int = 1,
+    labels: str | os.PathLike | None = None,
+    pca: int | None = None,
+    cs: Sequence[float] = DEFAULT_CS,
+    folds: int = 5,
+    seed: int = 0,
+    test_fraction: float = 0.3,
+    out: str | os.PathLike | None = None,
+) -> LinearResult:
+    """Train a linear SVM on the training split's descriptors and measure it on the test split.
+
+    ``features`` is a loaded :class:`~vidlens.features.store.FeatureSet` or a store path (``layer`` picks
+    one of several extracted layers). Labels and split come from ``data`` (dataset root, official ``split``)
+    or ``labels`` (a labels file); see the module docstring for both, and for how videos are matched.
+
+    ``C`` is chosen from ``cs`` by ``folds``-fold stratified cross-validation on the training split alone
+    (ties go to the smallest C); ``folds`` is lowered, with a warning, to the size of the smallest training
+    class. ``pca=K`` compresses descriptors to K dimensions with a PCA fitted on training data only (Tran
+    et al. 2015's 10-dimensional C3D). ``test_fraction`` and ``seed`` make the split when there is no
+    official one. ``out`` names a JSON file to write the metrics to (atomically).
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import confusion_matrix
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import Pipeline
+    from sklearn.svm import LinearSVC
+
+    t0 = time.perf_counter()
+    fs, path = _as_features(features, layer)
+    cs = _check_cs(cs)
+    if pca is not None and (isinstance(pca, bool) or int(pca) != pca or pca < 1):
+        raise ValueError(f"pca must be a positive number of dimensions, got {pca!r}")
+    notes: list[str] = []
+    vl = label_features(fs, data=data, split=split, labels=labels)
+    classes = vl.classes
+    labelled = vl.labels >= 0
+
+    if vl.has_split:
+        train_mask = labelled & np.array([s == "train" for s in vl.subsets], dtype=bool)
+        test_mask = labelled & np.array([s == "test" for s in vl.subsets], dtype=bool)
+    else:
+        idx = np.flatnonzero(labelled)
+        test_of_labelled = _random_split(vl.labels[idx], classes, test_fraction, seed)
+        test_mask = np.zeros(len(fs), dtype=bool)
+        test_mask[idx[test_of_labelled]] = True
+        train_mask = labelled & ~test_mask
+        _note(
+            notes,
+            f"{vl.source} gives no train/test split; holding out {test_fraction:.0%} of each class "
+            f"(seed {seed})",
+        )
+    ignored = int(len(fs) - train_mask.sum() - test_mask.sum())
+    for subset, keys in vl.missing.items():
+        if keys:
+            _note(notes, f"{len(keys)} {subset} entries of {vl.source} are not in the store: {_show(keys)}")
+    if vl.ambiguous:
+        _note(
+            notes,
+            f"{len(vl.ambiguous)} entries match several store videos by their path and were left out: "
+            f"{_show(vl.ambiguous)}",
+        )
+    if fs.failed:
+        _note(notes, f"{len(fs.failed)} videos of the store failed extraction and have no descriptor")
+
+    y_all = vl.labels
+    train_counts = np.bincount(y_all[train_mask], minlength=len(classes))
+    empty = [classes[c] for c in np.flatnonzero(train_counts == 0)]
+    if empty:
+        raise ValueError(
+            f"{len(empty)} classes have no training video in the store: {_show(empty, 5)}; extract their "
+            "videos, or evaluate with a labels file naming only the classes that were extracted"
+        )
+    if len(classes) < 2:
+        raise ValueError(f"an SVM needs at least 2 classes, the labels name only {classes}")
+    if not test_mask.any():
+        raise ValueError(f"no test video of {vl.source} is in the store; nothing to evaluate")
+
+    x_train, y_train = fs.descriptors[train_mask], y_all[train_mask]  # (n_train, D), (n_train,)
+    x_test, y_test = fs.descriptors[test_mask], y_all[test_mask]  # (n_test, D), (n_test,)
+    n_train, dim = x_train.shape
+
+    # Cross-validation folds on the training split only.
+    used_folds = 0
+    splits: list[tuple[np.ndarray, np.ndarray]] = []
+    if len(cs) > 1:
+        if folds < 2:
+            raise ValueError(f"folds must be >= 2 to choose C among {cs}, got {folds} (or give a single C)")
+        smallest = int(train_counts.min())
+        if smallest < 2:
+            name = classes[int(np.argmin(train_counts))]
+            raise ValueError(
+                f"class {name!r} has only 1 training video: choosing C by cross-validation needs at least "
+                "2 per class; add training videos or give a single C (cs=[1.0], --c 1)"
+            )
+        used_folds = min(folds, smallest)
+        if used_folds < folds:
+            _note(
+                notes,
+                f"class {classes[int(np.argmin(train_counts))]!r} has only {smallest} training videos: "
+                f"cross-validating with {used_folds} folds instead of {folds}",
+            )
+        kfold = StratifiedKFold(n_splits=used_folds, shuffle=True, random_state=seed)
+        splits = list(kfold.split(np.zeros(n_train), y_train))
+
+    if pca is not None:
+        fitted_on = min([n_train] + [len(tr) for tr, _ in splits])
+        limit = min(dim, fitted_on)
+        if pca > limit:
+            raise ValueError(
+                f"pca={pca} is larger than possible: a PCA of {dim}-d descriptors fitted on {fitted_on} "
+                f"videos (the smallest {'cross-validation fold' if splits else 'training set'}) has at most "
+                f"{limit} dimensions; choose pca <= {limit}"
+            )
+    steps: list[tuple[str, Any]] = []
+    if pca is not None:
+        steps.append(("pca", PCA(n_components=int(pca), random_state=seed)))
+    steps.append(("svm", LinearSVC(C=cs[0], dual="auto", max_iter=10_000, random_state=seed)))
+    pipeline = Pipeline(steps)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        if splits:
+            search = GridSearchCV(
+                pipeline, {"svm__C": cs}, cv=splits, scoring="accuracy", refit=True, error_score="raise"
+            )
+            search.fit(x_train, y_train)
+            model = search.best_estimator_
+            chosen = float(search.best_params_["svm__C"])
+            scores = [float(s) for s in search.cv_results_["mean_test_score"]]
+            cv_scores = dict(zip([float(c) for c in search.cv_results_["param_svm__C"]], scores, strict=True))
+            cv_score: float | None = float(search.best_score_)
+        else:
+            model = pipeline.fit(x_train, y_train)
+            chosen, cv_scores, cv_score = cs[0], {}, None
+    converge = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    for w in caught:
+        if not issubclass(w.category, ConvergenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if converge:
+        _note(notes, f"LinearSVC did not converge in {len(converge)} of its fits (max_iter=10000)")
+
+    predictions = model.predict(x_test)  # (n_test,)
+    confusion = confusion_matrix(y_test, predictions, labels=np.arange(len(classes)))  # (C, C)
+    totals = confusion.sum(axis=1)
+    per_class = {
+        name: (float(confusion[i, i] / totals[i]) if totals[i] else None) for i, name in enumerate(classes)
+    }
+    present = [v for v in per_class.values() if v is not None]
+    result = LinearResult(
+        accuracy=float((predictions == y_test).mean()),
+        mean_class_accuracy=float(np.mean(present)),
+        per_class=per_class,
+        confusion=confusion,
+        classes=list(classes),
+        c=chosen,
+        cv_score=cv_score,
+        cv_scores=cv_scores,
+        folds=used_folds,
+        n_train=int(n_train),
+        n_test=len(y_test),
+        dim=int(dim),
+        pca=None if pca is None else int(pca),
+        layer=fs.layer,
+        split=vl.source,
+        missing={k: list(v) for k, v in vl.missing.items()},
+        ignored=ignored,
+        failed=len(fs.failed),
+        notes=notes,
+        seconds=time.perf_counter() - t0,
+        settings={
+            "features": path,
+            "cs": cs,
+            "folds": folds,
+            "seed": seed,
+            "test_fraction": None if vl.has_split else test_fraction,
+        },
+        test_ids=[fs.ids[k] for k in np.flatnonzero(test_mask)],
+        y_test=y_test,
+        predictions=np.asarray(predictions, dtype=np.int64),
+        model=model,
+    )
+    if out is not None:
+        text = json.dumps(result.to_dict(), indent=2) + "\n"
+        atomic_write(out, lambda tmp: tmp.write_text(text))
+    return result
+
+
+# --------------------------------------------------------------------------------------------------------
+# vidlens linear
+# --------------------------------------------------------------------------------------------------------
+
+
+def _cs_arg(text: str) -> list[float]:
+    """Parse ``0.01,0.1,1`` into a list of positive floats."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers such as 0.1,1,10, got {text!r}"
+        ) from None
+    if not values or any(not math.isfinite(v) or v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"C values must be positive, got {text!r}")
+    return values
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add ``vidlens linear`` to the ``subparsers`` of the main parser."""
+    p = subparsers.add_parser(
+        "linear", help="linear-SVM accuracy of extracted video descriptors (C3D's protocol)"
+    )
+    p.add_argument("features", metavar="FEATURES", help="feature store folder (or .h5) of `vidlens extract`")
+    p.add_argument(
+        "--data", metavar="ROOT", help="dataset root with its split files (UCF101, HMDB51, folders)"
+    )
+    p.add_argument("--split", type=int, default=1, help="official split of --data (default 1)")
+    p.add_argument("--labels", metavar="FILE", help="labels file: lines 'ID_OR_PATH LABEL [train|test]'")
+    p.add_argument("--layer", metavar="NAME", help="layer to evaluate when the store holds several")
+    p.add_argument("--pca", type=int, metavar="K", help="compress descriptors to K dims first (C3D: 10)")
+    p.add_argument("--c", type=_cs_arg, default=list(DEFAULT_CS), metavar="C,C,...",
+                   help="SVM constants tried by cross-validation (default 0.01,0.1,1,10,100)")  # fmt: skip
+    p.add_argument(
+        "--folds", type=int, default=5, help="cross-validation folds on the train split (default 5)"
+    )
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.3,
+        help="held out per class when there is no split (default 0.3)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="folds, PCA and any random split (default 0)")
+    p.add_argument("--out", metavar="PATH", help="write the metrics as JSON to PATH")
+    p.set_defaults(func=run)
+
+
+def _print_warnings(caught: Sequence[warnings.WarningMessage]) -> None:
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``vidlens linear``: print the table; 2 with a one-line message for a bad input."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        try:
+            result = linear_eval(
+                args.features,
+                layer=args.layer,
+                data=args.data,
+                split=args.split,
+                labels=args.labels,
+                pca=args.pca,
+                cs=args.c,
+                folds=args.folds,
+                seed=args.seed,
+                test_fraction=args.test_fraction,
+                out=args.out,
+            )
+        except (ValueError, FileNotFoundError, KeyError) as err:
+            _print_warnings(caught)
+            message = err.args[0] if isinstance(err, KeyError) and err.args else err
+            print(f"vidlens linear: error: {message}", file=sys.stderr)
+            return 2
+    _print_warnings(caught)
+    print(result.table())
+    print(
+        f"labels: {result.split}; {result.n_train} train and {result.n_test} test videos, "
+        f"{result.ignored} store videos in no split, {sum(map(len, result.missing.values()))} split videos "
+        "missing from the store"
+    )
+    if result.cv_scores:
+        scores = ", ".join(f"C={c:g}: {100 * s:.1f}" for c, s in result.cv_scores.items())
+        print(f"{result.folds}-fold CV accuracy on the train split: {scores}")
+    if args.out:
+        print(f"metrics written to {args.out}")
+    return 0
