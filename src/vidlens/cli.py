@@ -5,6 +5,8 @@ vidlens synth DIR            make the synthetic motion dataset (UCF101 layout)
 vidlens models               the model registry: input size, parameters, multiply-adds, layers
 vidlens train DATA ...       train a model (C3D recipe); vidlens evaluate RUN: clip/video hit@k
 vidlens extract INPUT...     video descriptors (fc6 mean over clips) into a feature store
+vidlens linear FEATURES      linear SVM on the descriptors (C by cross-validation on train), --pca K
+vidlens embed FEATURES       t-SNE map of the descriptors coloured by class
 vidlens demo                 synthesise, decode and run C3D on built-in data
 """
 
@@ -519,6 +521,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_train_parser(sub)
     _add_extract_parser(sub)
+    from vidlens.features import embed, linear
+
+    linear.add_parser(sub)
+    embed.add_parser(sub)
 
     p = sub.add_parser("evaluate", help="clip and video hit@k of a trained run on its test split")
     p.add_argument("run", metavar="RUN")

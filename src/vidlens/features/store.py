@@ -66,7 +66,9 @@ def h5_name(shard: tuple[int, int] = (0, 1)) -> str:
 
 def _safe_id(relative: str) -> str:
     stem = relative.rsplit(".", 1)[0] if "." in Path(relative).name else relative
-    parts = [_UNSAFE.sub("_", part) for part in stem.replace(os.sep, "/").split("/") if part not in ("", ".", "..")]
+    parts = [
+        _UNSAFE.sub("_", part) for part in stem.replace(os.sep, "/").split("/") if part not in ("", ".", "..")
+    ]
     safe = "__".join(part.strip(".") or "_" for part in parts)
     return safe or "video"
 
@@ -161,7 +163,12 @@ def load_features(path: str | os.PathLike, layer: str | None = None) -> FeatureS
         return _load_h5([path], layer)
     h5_files = sorted(path.glob("features*.h5"))
     manifests = _manifests(path)
-    if h5_files and not manifests:
+    if h5_files and manifests:
+        raise ValueError(
+            f"{path} holds both npy manifests and HDF5 files; pass one .h5 file, or keep the two formats in "
+            "separate folders"
+        )
+    if h5_files:
         return _load_h5(h5_files, layer)
     if not manifests:
         raise FileNotFoundError(
@@ -196,7 +203,22 @@ def _load_npy(folder: Path, manifests: list[Path], layer: str | None) -> Feature
     if not ok:
         raise ValueError(f"{folder} holds no successfully extracted video ({len(failed)} failed)")
     chosen = _pick_layer(ok[0]["layers"], layer, folder)
-    descriptors = np.stack([np.load(folder / r["files"][chosen]["descriptor"]) for r in ok])  # (N, D)
+    lacking = [r["id"] for r in ok if chosen not in r.get("files", {})]
+    if lacking:
+        raise ValueError(
+            f"{len(lacking)} videos in {folder} (e.g. {lacking[0]!r}) have no {chosen!r} features: the folder "
+            "mixes extractions of different layers; extract each layer set into its own --out folder"
+        )
+    try:
+        arrays = [np.load(folder / r["files"][chosen]["descriptor"]) for r in ok]
+    except FileNotFoundError as err:
+        raise FileNotFoundError(
+            f"a descriptor listed in the manifest is missing ({err.filename}); rerun the same "
+            "`vidlens extract` command to complete the store"
+        ) from None
+    if len({a.shape for a in arrays}) > 1:
+        raise ValueError(f"the {chosen!r} descriptors in {folder} have different sizes; the store is damaged")
+    descriptors = np.stack(arrays)  # (N, D)
 
     def clips(index: int) -> np.ndarray:
         return np.load(folder / ok[index]["files"][chosen]["clips"])
@@ -230,7 +252,7 @@ def _load_h5(files: list[Path], layer: str | None) -> FeatureSet:
     for file in files:
         with h5py.File(file, "r") as h5:
             layers = json.loads(h5.attrs["layers"])
-            chosen = _pick_layer(layers, layer, file)
+            chosen = _pick_layer(layers, chosen, file)  # the first file's choice binds the others
             all_records = [json.loads(s) for s in h5["manifest"].asstr()[()]]
             failed += [r for r in all_records if r.get("status") != "ok"]
             ok = [r for r in all_records if r.get("status") == "ok"]
@@ -241,6 +263,12 @@ def _load_h5(files: list[Path], layer: str | None) -> FeatureSet:
             locations += [(file, k) for k in range(len(ok))]
     if not ids:
         raise ValueError(f"{files[0].parent} holds no successfully extracted video ({len(failed)} failed)")
+    if len(set(ids)) < len(ids):
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(
+            f"videos {twice[:5]} appear in several of {[f.name for f in files]}: shards of one store hold "
+            "disjoint videos; were two extractions written into one folder?"
+        )
 
     def clips(index: int) -> np.ndarray:
         file, k = locations[index]
