@@ -12,6 +12,7 @@ bare ``model(clips)`` loop under ``torch.inference_mode``. Both are measured in 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -96,6 +97,25 @@ def loop_eval(model: torch.nn.Module, config: TrainConfig, classes: list[str], c
     return result.n_clips / result.seconds
 
 
+def loading_cost(config: TrainConfig, n: int = 40) -> float:
+    """CPU seconds one worker spends per training item (open, seek, decode 16 frames, crop, normalise),
+    measured in this process with one torch thread."""
+    videos = load_videos(config.data, subset="train")
+    dataset = ClipDataset(
+        videos, train=True, clip_len=config.clip_len, size=config.size, crop=config.crop, flip_p=config.flip_p
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        dataset[0]  # warm-up (frame-count cache)
+        t0 = time.process_time()
+        for i in range(n):
+            dataset[i % len(dataset)]
+        return (time.process_time() - t0) / n
+    finally:
+        torch.set_num_threads(threads)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="c3d_depth3")
@@ -154,6 +174,16 @@ def main() -> None:
     paired_eval = statistics.median(a / b for a, b in zip(rows["eval loop"], rows["bare eval"], strict=True))
     print(f"\ntraining loop / bare loop:   {paired_train:.3f}  (target >= 0.9)")
     print(f"evaluation loop / bare loop: {paired_eval:.3f}  (target >= 0.9)")
+    # When the model's threads already keep every core busy, the workers' CPU time cannot hide: with
+    # C cores, a bare step taking T s per clip and loading costing L CPU-s per clip, the loop needs at
+    # least T + L / C per clip.
+    load = loading_cost(config)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    step = 1 / statistics.median(rows["bare train"])
+    print(
+        f"loading: {1000 * load:.1f} CPU-ms per training clip; bare step {1000 * step:.1f} ms per clip on "
+        f"{cores} cores -> CPU-bound ceiling for the training loop {step / (step + load / cores):.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -109,6 +109,25 @@ def test_train_step_normalizer_scales_the_gradient():
         torch.testing.assert_close(q - p0, (p - p0) / 2)
 
 
+def test_train_step_clips_the_global_gradient_norm():
+    torch.manual_seed(0)
+    model = create_model("gru_rcn", num_classes=2, width=4, dropout=0.0)
+    clipped = copy.deepcopy(model)
+    clips, labels = torch.randn(4, 3, 8, 32, 32), torch.tensor([0, 1, 1, 0])
+    start = [p.detach().clone() for p in model.parameters()]
+    train_step(model, torch.optim.SGD(model.parameters(), lr=1.0), clips, labels)
+    full = [p0 - p for p0, p in zip(start, model.parameters(), strict=True)]  # = the gradient (lr 1)
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in full])).item()
+    assert norm > 0.01
+    train_step(clipped, torch.optim.SGD(clipped.parameters(), lr=1.0), clips, labels, grad_clip=norm / 4)
+    for p0, g, q in zip(start, full, clipped.parameters(), strict=True):
+        torch.testing.assert_close(
+            p0 - q, g / 4, rtol=1e-4, atol=1e-7
+        )  # same direction, a quarter of the norm
+    with pytest.raises(ValueError, match="grad_clip must be positive"):
+        TrainConfig(grad_clip=0.0)
+
+
 def test_mixed_precision_is_off_on_the_cpu():
     assert mixed_precision(torch.device("cpu"), True) == (None, None)
 

@@ -182,7 +182,7 @@ def _train_config(args: argparse.Namespace):
         name: getattr(args, name)
         for name in (
             "layout", "split", "model", "init", "epochs", "batch_size", "lr", "lr_steps", "lr_gamma",
-            "momentum", "weight_decay", "clip_len", "size", "crop", "flip_p", "preset", "eval_clips",
+            "momentum", "weight_decay", "grad_clip", "clip_len", "size", "crop", "flip_p", "preset", "eval_clips",
             "workers", "device", "seed",
         )
         if getattr(args, name, None) is not None
@@ -291,6 +291,7 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--lr-gamma", type=float, help=f"factor at each step (default {d.lr_gamma})")
     p.add_argument("--momentum", type=float, help=f"(default {d.momentum})")
     p.add_argument("--weight-decay", type=float, help=f"(default {d.weight_decay})")
+    p.add_argument("--grad-clip", type=float, help="clip the gradients' global norm to this (default: off)")
     p.add_argument("--clip-len", type=int, help=f"frames per clip (default {d.clip_len})")
     p.add_argument("--size", type=_size, help="frames are resized to HxW (default 128x171)")
     p.add_argument("--crop", type=int, help=f"square crop side (default {d.crop})")

@@ -80,6 +80,10 @@ class TrainConfig:
     # SGD momentum 0.9 and weight decay 0.005 as in C3D's Caffe solver.
     momentum: float = 0.9
     weight_decay: float = 0.005
+    # Clip the gradients' global L2 norm to this value before each step; None (C3D's recipe) does not.
+    # Small BN-free nets trained from scratch at a high rate can die in their first steps (every ReLU of a
+    # layer off, a constant output): clipping bounds those steps.
+    grad_clip: float | None = None
     # Frames per clip and the frame size clips are cut from; crops of `crop` x `crop` (C3D: 16, 128x171, 112).
     clip_len: int = 16
     size: tuple[int, int] = (128, 171)
@@ -108,6 +112,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ValueError(f"grad_clip must be positive (or None for no clipping), got {self.grad_clip}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
 

@@ -75,7 +75,7 @@ _FORMAT = "vidlens.train/1"
 # batch size, workers, device, ...) may change between sessions of a run.
 _IDENTITY = ("model", "model_kwargs", "data", "layout", "split")
 # The optimiser and schedule live in the checkpoint; another recipe is a new run (fine-tune with --init).
-_RECIPE = ("lr", "lr_steps", "lr_gamma", "momentum", "weight_decay")
+_RECIPE = ("lr", "lr_steps", "lr_gamma", "momentum", "weight_decay", "grad_clip")
 # Progress-bar refreshes read the loss back from the device, which waits for it: do it every few steps.
 _BAR_EVERY = 10
 
@@ -113,11 +113,13 @@ def train_step(
     normalizer: float | None = None,
     autocast_dtype: torch.dtype | None = None,
     scaler: torch.amp.GradScaler | None = None,
+    grad_clip: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One SGD step on a batch already on the model's device; the loss is the mean cross-entropy.
 
     ``normalizer`` divides the summed loss (default: the batch size, i.e. the mean); distributed training
     passes ``global clips / processes`` so that DDP's gradient average is the global batch's mean.
+    ``grad_clip`` rescales the gradients so that their global L2 norm is at most that value.
     Returns ``(summed loss, correct predictions)`` as 0-d tensors on the device, without waiting for them.
     """
     n = normalizer if normalizer is not None else len(labels)
@@ -127,13 +129,23 @@ def train_step(
     optimizer.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(loss_sum / n).backward()
+        if grad_clip is not None:
+            scaler.unscale_(optimizer)
+            _clip_gradients(optimizer, grad_clip)
         scaler.step(optimizer)
         scaler.update()
     else:
         (loss_sum / n).backward()
+        if grad_clip is not None:
+            _clip_gradients(optimizer, grad_clip)
         optimizer.step()
     correct = (logits.detach().argmax(1) == labels).sum()
     return loss_sum.detach(), correct
+
+
+def _clip_gradients(optimizer: torch.optim.Optimizer, max_norm: float) -> None:
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    torch.nn.utils.clip_grad_norm_(params, max_norm)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -626,7 +638,16 @@ def _train(
         )
         t0 = time.perf_counter()
         totals = _train_epoch(
-            loader, net, optimizer, procs, device, channels_last, autocast_dtype, scaler, bar
+            loader,
+            net,
+            optimizer,
+            procs,
+            device,
+            channels_last,
+            autocast_dtype,
+            scaler,
+            bar,
+            config.grad_clip,
         )
         seconds = time.perf_counter() - t0
         bar.close()
@@ -685,6 +706,7 @@ def _train_epoch(
     autocast_dtype: torch.dtype | None,
     scaler: torch.amp.GradScaler | None,
     bar: tqdm,
+    grad_clip: float | None = None,
 ) -> list[float]:
     """One pass over the loader; returns ``[loss sum, correct, clips, skipped]`` over every process."""
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
@@ -714,6 +736,7 @@ def _train_epoch(
             normalizer=n_global / procs.world,
             autocast_dtype=autocast_dtype,
             scaler=scaler,
+            grad_clip=grad_clip,
         )
         loss_sum += step_loss
         correct += step_correct
