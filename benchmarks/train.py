@@ -125,6 +125,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=2, help="measured epochs per round")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--eval-clips", type=int, default=10, help="clips per test video (C3D: 10)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="vidlens-bench-train-"))
@@ -148,7 +149,7 @@ def main() -> None:
     )
     classes = data.class_names
     train_batches = _decoded_batches(config, train_split=True)
-    eval_clips = 3
+    eval_clips = args.eval_clips
     eval_batches = _decoded_batches(config, train_split=False, clips_per_video=eval_clips)
     print(
         f"model {args.model} width {args.width}, batch {args.batch_size}, {len(data.train)} train / "

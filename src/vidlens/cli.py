@@ -487,7 +487,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"   {count_parameters(model) / 1e6:.1f}M parameters, "
         f"{count_macs(model, (1, 3, 16, 112, 112)) / 1e9:.1f}G multiply-adds per clip"
     )
-    print("   (untrained weights: training and evaluation come with `vidlens train`, a later milestone)")
+    print(
+        "   (untrained weights: train with `vidlens train` or `vidlens reproduce depth`; extract with `vidlens extract`)"
+    )
     return 0
 
 
