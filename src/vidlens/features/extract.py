@@ -505,7 +505,10 @@ def extract_collection(
     :mod:`vidlens.features.store` docstrings); skip videos a previous run completed with the same settings.
 
     ``model`` is used in eval mode on ``device``; ``weights`` (the file it was loaded from) is checksummed
-    into the manifest. ``on_video`` is called with each manifest record as it is written.
+    into the manifest. ``on_video`` is called with each manifest record as it is written. Videos that
+    failed are tried again by a rerun. With ``fmt="hdf5"`` videos are staged as npy files in
+    ``out/.staging-<i>-of-<n>`` and consolidated into one ``.h5`` at the end (so a killed run resumes from
+    the staging); a finished ``.h5`` is reused as is, and adding videos to it re-extracts the shard.
     """
     t0 = time.perf_counter()
     if batch_size < 1 or workers < 0:
