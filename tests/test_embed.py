@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from test_linear import clusters, labelled_store, ucf_root, write_store
+from vidlens.cli import main
 from vidlens.features.embed import Embedding, add_parser, embed, run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -91,6 +92,6 @@ def test_cli_reports_where_the_map_went(tmp_path, capsys):
     assert str(tmp_path / "cli.csv") in printed
     assert out.read_bytes()[:8] == PNG_MAGIC
 
-    assert run(_parse(["embed", str(store), "--labels", str(tmp_path / "nope.txt")])) == 2
+    assert main(["embed", str(store), "--labels", str(tmp_path / "nope.txt")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("vidlens embed: error: labels file") and len(err.strip().splitlines()) == 1

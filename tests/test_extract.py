@@ -99,7 +99,7 @@ def test_extract_features_is_the_mean_of_clip_activations(collection, tiny_model
         8,
     )  # conv maps: mean over T, H, W
     np.testing.assert_array_equal(both["fc6"].descriptor, f.descriptor)
-    with pytest.raises(KeyError, match="no layer 'fc9'"):
+    with pytest.raises(KeyError, match="unknown C3DDepth layer 'fc9'"):
         extract_features(tiny_model, path, "fc9", **SMALL)
 
 

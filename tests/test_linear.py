@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vidlens.cli import main
 from vidlens.features.linear import (
     LinearResult,
     add_parser,
@@ -411,7 +412,7 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
         (["--labels", str(labels), "--pca", "100"], "pca=100 is larger than possible"),
         ([], "either as data="),
     ]:
-        assert run(_parse(["linear", str(store), *argv])) == 2
+        assert main(["linear", str(store), *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith("vidlens linear: error: ") and expected in err
         assert len(err.strip().splitlines()) == 1

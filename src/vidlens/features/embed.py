@@ -27,7 +27,6 @@ import argparse
 import csv
 import io
 import os
-import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from vidlens.features.linear import _as_features, _print_warnings, label_features
+from vidlens.features.linear import _as_features, _warnings_to_stderr, label_features
 from vidlens.features.store import FeatureSet
 from vidlens.runs import atomic_write
 
@@ -209,28 +208,20 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``vidlens embed``: say where the figure and coordinates went; 2 with a one-line message for a bad
-    input."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        try:
-            result = embed(
-                args.features,
-                layer=args.layer,
-                data=args.data,
-                split=args.split,
-                labels=args.labels,
-                out=args.out,
-                perplexity=args.perplexity,
-                seed=args.seed,
-                pca_first=args.pca_first or None,
-            )
-        except (ValueError, FileNotFoundError, KeyError) as err:
-            _print_warnings(caught)
-            message = err.args[0] if isinstance(err, KeyError) and err.args else err
-            print(f"vidlens embed: error: {message}", file=sys.stderr)
-            return 2
-    _print_warnings(caught)
+    """``vidlens embed``: say where the figure and coordinates went (errors are reported by
+    ``vidlens.cli.main``)."""
+    with _warnings_to_stderr():
+        result = embed(
+            args.features,
+            layer=args.layer,
+            data=args.data,
+            split=args.split,
+            labels=args.labels,
+            out=args.out,
+            perplexity=args.perplexity,
+            seed=args.seed,
+            pca_first=args.pca_first or None,
+        )
     labelled = sum(name is not None for name in result.labels)
     print(
         f"t-SNE of {len(result.ids)} videos ({labelled} labelled, {len(result.classes)} classes, "

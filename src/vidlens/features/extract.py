@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 from vidlens.data.datasets import VIDEO_EXTENSIONS, find_videos
 from vidlens.data.transforms import ClipTransform
 from vidlens.features.store import (
+    _h5py,
     _latest,
     h5_name,
     make_video_ids,
@@ -52,7 +53,7 @@ from vidlens.features.store import (
     read_manifest,
     store_files,
 )
-from vidlens.models.taps import FeatureTaps, list_layers
+from vidlens.models.taps import FeatureTaps, get_layer
 from vidlens.presets import Preset, get_preset
 from vidlens.runs import atomic_write, channels_last_3d, select_device
 from vidlens.video import DEFAULT_SIZE, Size, VideoError, iter_clips, probe
@@ -152,10 +153,8 @@ class _Runner:
         precision: Precision,
         pool: Pool,
     ) -> None:
-        known = list_layers(model)
         for layer in layers:
-            if layer not in known and not _is_module_path(model, layer):
-                raise KeyError(f"{type(model).__name__} has no layer {layer!r}; tappable layers: {known}")
+            get_layer(model, layer)  # an unknown name fails here, with the model's layer names listed
         if pool not in ("auto", "mean", "flatten"):
             raise ValueError(f"pool must be 'auto', 'mean' or 'flatten', got {pool!r}")
         if precision not in ("auto", "fp32", "bf16", "fp16"):
@@ -209,19 +208,15 @@ class _Runner:
         self.precision = "bf16" if error <= BF16_TOLERANCE else "fp32"
 
 
-def _is_module_path(model: nn.Module, name: str) -> bool:
-    try:
-        model.get_submodule(name)
-    except AttributeError:
-        return False
-    return True
+def _l2_normalised(vector: np.ndarray) -> np.ndarray:
+    """``vector / ||vector||`` as float32 (a zero vector stays zero)."""
+    norm = np.linalg.norm(vector)
+    return (vector / norm if norm > 0 else vector).astype(np.float32)
 
 
 def _descriptor(clip_features: np.ndarray) -> np.ndarray:
     """Mean over clips, L2-normalised (Tran et al. 2015, sec. 4): ``(n, D) -> (D,)`` float32."""
-    mean = clip_features.astype(np.float64).mean(0)
-    norm = np.linalg.norm(mean)
-    return (mean / norm if norm > 0 else mean).astype(np.float32)
+    return _l2_normalised(clip_features.astype(np.float64).mean(0))
 
 
 # ------------------------------------------------------------------------------------------ one video
@@ -415,9 +410,7 @@ class _ClipSink:
 
         atomic_write(clips_path, write_clips)
         assert self.sum is not None
-        mean = self.sum / self.rows
-        norm = np.linalg.norm(mean)
-        descriptor = (mean / norm if norm > 0 else mean).astype(np.float32)
+        descriptor = _l2_normalised(self.sum / self.rows)
         atomic_write(descriptor_path, lambda tmp: _save_npy(tmp, descriptor))
         self.discard()
 
@@ -697,12 +690,6 @@ def _write_manifest(manifest: Path, records: list[dict[str, Any]]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- hdf5
-def _h5py() -> Any:
-    from vidlens.features.store import _h5py as load
-
-    return load()
-
-
 def _consolidate(folder: Path, records: list[dict[str, Any]], path: Path, settings: dict[str, Any]) -> Path:
     """One HDF5 file from the staged per-video arrays (written atomically)."""
     h5py = _h5py()

@@ -52,7 +52,8 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -665,35 +666,35 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _print_warnings(caught: Sequence[warnings.WarningMessage]) -> None:
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``vidlens linear``: print the table; 2 with a one-line message for a bad input."""
+@contextmanager
+def _warnings_to_stderr() -> Iterator[None]:
+    """Print the warnings raised inside the block as ``warning: ...`` lines on stderr, also when the block
+    fails (its error then reaches ``vidlens.cli.main``, which prints it and exits with status 2)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         try:
-            result = linear_eval(
-                args.features,
-                layer=args.layer,
-                data=args.data,
-                split=args.split,
-                labels=args.labels,
-                pca=args.pca,
-                cs=args.c,
-                folds=args.folds,
-                seed=args.seed,
-                test_fraction=args.test_fraction,
-                out=args.out,
-            )
-        except (ValueError, FileNotFoundError, KeyError) as err:
-            _print_warnings(caught)
-            message = err.args[0] if isinstance(err, KeyError) and err.args else err
-            print(f"vidlens linear: error: {message}", file=sys.stderr)
-            return 2
-    _print_warnings(caught)
+            yield
+        finally:
+            for w in caught:
+                print(f"warning: {w.message}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``vidlens linear``: print the table (errors are reported by ``vidlens.cli.main``)."""
+    with _warnings_to_stderr():
+        result = linear_eval(
+            args.features,
+            layer=args.layer,
+            data=args.data,
+            split=args.split,
+            labels=args.labels,
+            pca=args.pca,
+            cs=args.c,
+            folds=args.folds,
+            seed=args.seed,
+            test_fraction=args.test_fraction,
+            out=args.out,
+        )
     print(result.table())
     print(
         f"labels: {result.split}; {result.n_train} train and {result.n_test} test videos, "
