@@ -44,10 +44,10 @@ from vidlens.data.datasets import (
     collate_video_clips,
     load_videos,
 )
+from vidlens.io import atomic_write
 from vidlens.presets import Preset
 from vidlens.runs import (
     METRICS,
-    atomic_write,
     channels_last_3d,
     load_run_model,
     mixed_precision,

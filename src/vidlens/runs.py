@@ -1,4 +1,4 @@
-"""Training runs on disk: the typed config, atomic writes, device choice, and loading a trained model.
+"""Training runs on disk: the typed config, device choice, and loading a trained model.
 
 A run directory holds::
 
@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -28,11 +26,10 @@ import torch
 from torch import nn
 
 from vidlens import __version__
+from vidlens.io import atomic_write_text
 
 __all__ = [
     "TrainConfig",
-    "atomic_save",
-    "atomic_write",
     "build_model",
     "channels_last_3d",
     "load_config",
@@ -47,9 +44,6 @@ CHECKPOINT = "checkpoint.pt"
 WEIGHTS = "model.pt"
 LOG = "log.jsonl"
 METRICS = "metrics.json"
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 @dataclass
@@ -129,31 +123,10 @@ class TrainConfig:
         return cls(**data)
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary path next to ``path``, then rename it onto ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give them the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save(obj, path)``, atomically."""
-    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
-
-
 def save_config(run_dir: str | os.PathLike, config: TrainConfig, classes: list[str]) -> Path:
     payload = {"vidlens": __version__, "config": config.to_dict(), "classes": list(classes)}
     text = json.dumps(payload, indent=2) + "\n"
-    return atomic_write(Path(run_dir) / CONFIG, lambda tmp: tmp.write_text(text))
+    return atomic_write_text(Path(run_dir) / CONFIG, text)
 
 
 def load_config(run_dir: str | os.PathLike) -> tuple[TrainConfig, list[str]]:

@@ -50,14 +50,13 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
 from vidlens.data.datasets import ClipBatch, ClipDataset, VideoList, collate_clips, load_videos
+from vidlens.io import atomic_save, atomic_write
 from vidlens.runs import (
     CHECKPOINT,
     CONFIG,
     LOG,
     WEIGHTS,
     TrainConfig,
-    atomic_save,
-    atomic_write,
     build_model,
     channels_last_3d,
     load_config,

@@ -37,7 +37,7 @@ import numpy as np
 
 from vidlens.features.linear import _as_features, _warnings_to_stderr, label_features
 from vidlens.features.store import FeatureSet
-from vidlens.runs import atomic_write
+from vidlens.io import atomic_write
 
 __all__ = ["Embedding", "add_parser", "embed", "run"]
 

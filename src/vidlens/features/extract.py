@@ -53,9 +53,10 @@ from vidlens.features.store import (
     read_manifest,
     store_files,
 )
+from vidlens.io import atomic_write
 from vidlens.models.taps import FeatureTaps, get_layer
 from vidlens.presets import Preset, get_preset
-from vidlens.runs import atomic_write, channels_last_3d, select_device
+from vidlens.runs import channels_last_3d, select_device
 from vidlens.video import DEFAULT_SIZE, Size, VideoError, iter_clips, probe
 
 __all__ = [

@@ -62,7 +62,7 @@ import numpy as np
 
 from vidlens.data.datasets import VIDEO_EXTENSIONS, VideoList, load_videos
 from vidlens.features.store import FeatureSet, load_features, make_video_ids
-from vidlens.runs import atomic_write
+from vidlens.io import atomic_write
 
 __all__ = [
     "DEFAULT_CS",
