@@ -34,7 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import make_video, peak_rss_mib
 from vidlens.data.transforms import ClipTransform
-from vidlens.features.extract import extract_collection, resolve_inputs
+from vidlens.features.extract import ClipRecipe, extract_collection, resolve_inputs
 from vidlens.models import create_model, extract
 from vidlens.video import clip_starts, iter_clips, read_video
 
@@ -84,7 +84,7 @@ def throughput(args: argparse.Namespace, work: Path) -> dict[str, list[float]]:
     for r in range(args.rounds):
         t0 = time.perf_counter()
         summary = extract_collection(
-            model, videos, work / f"out{r}", preset="plain", batch_size=args.batch_size, workers=args.workers,
+            model, videos, work / f"out{r}", clips=ClipRecipe(preset="plain"), batch_size=args.batch_size, workers=args.workers,
             device="cpu", progress=False,
         )  # fmt: skip
         rows["vidlens"].append(summary.clips / (time.perf_counter() - t0))
@@ -107,7 +107,13 @@ def memory_child(mode: str, path: str, model_name: str, width: int | None) -> No
     t0 = time.perf_counter()
     if mode == "vidlens":
         summary = extract_collection(
-            model, resolve_inputs([path]), out, preset="plain", workers=0, device="cpu", progress=False
+            model,
+            resolve_inputs([path]),
+            out,
+            clips=ClipRecipe(preset="plain"),
+            workers=0,
+            device="cpu",
+            progress=False,
         )
         clips = summary.clips
     else:

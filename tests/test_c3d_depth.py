@@ -114,10 +114,10 @@ def test_named_modules_taps_and_classifier():
         *("conv1", "pool1", "conv2", "pool2", "conv3", "pool3", "conv4", "pool4", "conv5", "pool5"),
         *("fc6", "fc7", "fc8"),
     ]
-    assert all(model.feature_layers[f"conv{i}"] == f"relu{i}" for i in range(1, 6))  # post-activation
-    head = model.get_submodule(model.classifier)
+    assert all(model.spec.feature_layers[f"conv{i}"] == f"relu{i}" for i in range(1, 6))  # post-activation
+    head = model.get_submodule(model.spec.classifier)
     assert isinstance(head, nn.Linear) and head.out_features == 7 == model.num_classes
-    assert C3DDepth.input_shape == (3, 16, 112, 112) and C3DDepth.default_preset == "plain"
+    assert C3DDepth.spec.input_shape == (3, 16, 112, 112) and C3DDepth.spec.published_preset == "plain"
 
 
 def test_width_scales_the_filters():
@@ -159,7 +159,7 @@ def test_describe_model(name):
     assert info.input_shape == (3, 16, 112, 112)
     assert info.params == param_count(DEPTHS[name])
     assert info.macs == macs(DEPTHS[name])
-    assert info.layers == tuple(C3DDepth.feature_layers)
+    assert info.layers == tuple(C3DDepth.spec.feature_layers)
     assert info.description.startswith("C3D")
     assert "Learning Spatiotemporal Features" in info.paper and info.preset == "plain"
 

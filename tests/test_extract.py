@@ -16,6 +16,7 @@ import torch
 
 from vidlens.cli import main
 from vidlens.features.extract import (
+    ClipRecipe,
     extract_collection,
     extract_features,
     resolve_inputs,
@@ -106,7 +107,7 @@ def test_extract_features_is_the_mean_of_clip_activations(collection, tiny_model
 def _extract(model, inputs, out, **kw):
     kw = {
         "layers": ["fc6"],
-        "preset": "plain",
+        "clips": ClipRecipe(preset="plain"),
         "batch_size": 4,
         "workers": 2,
         "progress": False,
@@ -144,7 +145,7 @@ def test_extract_collection_writes_the_store(collection, tiny_model, tmp_path):
     again = _extract(tiny_model, [collection], out)  # a rerun has nothing to do
     assert (again.done, again.skipped) == (0, 5)
     with pytest.raises(ValueError, match="other settings.*stride"):
-        _extract(tiny_model, [collection], out, stride=4)
+        _extract(tiny_model, [collection], out, clips=ClipRecipe(stride=4, preset="plain"))
 
 
 def test_failed_videos_are_recorded_and_the_run_goes_on(collection, tiny_model, tmp_path):
@@ -169,7 +170,7 @@ def test_failed_videos_are_recorded_and_the_run_goes_on(collection, tiny_model, 
 
 _KILL_SCRIPT = """
 import sys, torch
-from vidlens.features.extract import extract_collection, resolve_inputs
+from vidlens.features.extract import ClipRecipe, extract_collection, resolve_inputs
 from vidlens.models import create_model
 torch.manual_seed(0)
 model = create_model("c3d_depth1", num_classes=3, width=2).eval()
@@ -177,7 +178,7 @@ def on_video(record):
     if record["id"] == sys.argv[3]:
         import os, signal
         os.kill(os.getpid(), signal.SIGKILL)
-extract_collection(model, resolve_inputs([sys.argv[1]]), sys.argv[2], layers=["fc6"], preset="plain",
+extract_collection(model, resolve_inputs([sys.argv[1]]), sys.argv[2], layers=["fc6"], clips=ClipRecipe(preset="plain"),
                    batch_size=4, workers=int(sys.argv[4]), progress=False, on_video=on_video)
 """
 

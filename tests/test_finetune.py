@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import pytest
 import torch
 from torch import nn
 
-from vidlens.models import create_model, save_weights
+from vidlens.models import ModelSpec, create_model, save_weights
 from vidlens.models.finetune import get_classifier, load_pretrained, reset_classifier
 from vidlens.models.weights import WeightsMismatchError
 
 
 class Tiny(nn.Module):
-    classifier: ClassVar[str] = "head.fc"
+    # A user's own model takes part in fine-tuning by naming its classifier in a spec (the model contract).
+    spec = ModelSpec(classifier="head.fc")
 
     def __init__(self, num_classes: int = 5, hidden: int = 8) -> None:
         super().__init__()
@@ -46,7 +45,7 @@ def test_reset_classifier_replaces_the_final_layer():
     assert model(torch.randn(2, 3, 4, 8, 8)).shape == (2, 11)
     with pytest.raises(ValueError):
         reset_classifier(model, 0)
-    with pytest.raises(AttributeError, match="classifier ="):
+    with pytest.raises(AttributeError, match=r"spec = vidlens.models.ModelSpec\(classifier="):
         reset_classifier(nn.Linear(2, 2), 3)
 
 
@@ -86,7 +85,7 @@ def test_c3d_recipe_sports1m_to_ucf101(tmp_path):
     """Sports-1M C3D (487 classes) -> a 101-class C3D: conv and fc6/fc7 kept, fc8 renewed."""
     torch.manual_seed(0)
     path = save_weights(create_model("c3d", num_classes=487), tmp_path / "c3d_sports1m.pt")
-    source = torch.load(path, weights_only=True)
+    source = torch.load(path, weights_only=True)["state_dict"]  # next to it: the preset and class names
     model = create_model("c3d", num_classes=101)
     report = load_pretrained(model, path)
     assert report.reinitialised == ["fc8.bias", "fc8.weight"]

@@ -103,7 +103,7 @@ def test_every_model_is_registered_with_its_fusion_and_frames():
             model = create_model(name)
         assert isinstance(model, FusionNet) and type(model.fusion) is fusion
         assert model.frames_seen(16) == FRAMES[name]
-        assert model.input_shape == (3, 16, 112, 112)
+        assert model.spec.input_shape == (3, 16, 112, 112)
 
 
 def test_named_modules_layers_and_taps():
@@ -120,7 +120,7 @@ def test_named_modules_layers_and_taps():
         assert len(relus) == 7 and not any(m.inplace for m in relus)
         assert isinstance(model.norm1, nn.LocalResponseNorm) and isinstance(model.norm2, nn.LocalResponseNorm)
         assert list_layers(model) == TAPS
-        assert model.get_submodule(model.classifier) is model.fc8 and model.fc8.out_features == 7
+        assert model.get_submodule(model.spec.classifier) is model.fc8 and model.fc8.out_features == 7
         # conv4 and conv5 are 2D in every model; conv1..conv3 are 3D in slow fusion only.
         assert type(model.conv4) is FrameConv2d and type(model.conv5) is FrameConv2d
         conv_type = nn.Conv3d if name == "slow_fusion" else FrameConv2d

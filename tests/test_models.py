@@ -169,10 +169,10 @@ def test_registry_lists_and_creates_models():
         ported = create_model("c3d_sports1m")
     assert isinstance(model, C3D)
     assert model.fc8.out_features == 10
-    assert model.default_preset == "plain"
-    assert ported.default_preset == "sports1m"
-    assert C3D.default_preset == "plain"
-    assert {C3D.default_preset, ported.default_preset} <= set(list_presets())
+    assert model.preset.name == "plain"  # randomly initialised
+    assert ported.preset.name == "sports1m"  # the builder for the published weights
+    assert C3D.spec.published_preset == "sports1m"  # what foreign C3D state dicts get
+    assert {model.preset.name, ported.preset.name, C3D.spec.published_preset} <= set(list_presets())
 
 
 def test_unknown_model_name_suggests_the_closest():
@@ -410,7 +410,9 @@ def test_c3d_pytorch_state_dict_loads_strictly(tmp_path):
     loaded = model.state_dict()
     for i, (k, _) in enumerate(C3D_PYTORCH_KEYS):
         assert (loaded[k] == i).all(), k
-    assert model.default_preset == "sports1m"
+    assert model.preset.name == "sports1m"
+    # A foreign state dict loaded into a plain c3d gets the published recipe too, whatever the entry point.
+    assert load_weights(create_model("c3d"), path).preset.name == "sports1m"
 
 
 @pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
@@ -577,7 +579,8 @@ def test_describe_models():
     assert info.layers == tuple(C3D_TAP_SHAPES)
     assert info.description.startswith("C3D")
     assert "Learning Spatiotemporal Features" in info.paper
-    assert info.preset == "plain" and infos["c3d_sports1m"].preset == "sports1m"
+    # The preset of the architecture's published weights (the Sports-1M port), for both builders.
+    assert info.preset == "sports1m" and infos["c3d_sports1m"].preset == "sports1m"
     assert math.isclose(info.macs / 1e9, 38.5, abs_tol=0.1)
 
 

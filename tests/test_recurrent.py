@@ -171,7 +171,7 @@ def test_modules_and_taps():
     ]
     assert [model.conv1.out_channels, model.conv4.out_channels] == [4, 32]  # width * 2**(k-1)
     assert model.hidden_channels == (16, 32)  # default: as many as the maps read
-    assert model.fc.in_features == 48 and model.classifier == "fc" and model.num_classes == 101
+    assert model.fc.in_features == 48 and model.spec.classifier == "fc" and model.num_classes == 101
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
     assert len(relus) == 4 and not any(m.inplace for m in relus)
     # Fewer levels build a shorter trunk and fewer taps.

@@ -1,5 +1,6 @@
-"""Sweep the registry: every model builds, runs forward and backward, and follows the conventions
-(named taps, a declared classifier, input shape, paper, preset) that the rest of vidlens relies on."""
+"""Sweep the registry: every model builds, runs forward and backward, and keeps the model contract
+(vidlens.models.contract: named taps, a declared classifier, input shape, paper, published preset; a preset
+and class names on every instance) that the rest of vidlens relies on."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 import torch
 
 from vidlens.models import (
+    ModelSpec,
+    VideoModel,
     create_model,
     describe_models,
     extract,
@@ -16,6 +19,7 @@ from vidlens.models import (
     get_layer,
     list_layers,
     list_models,
+    model_spec,
 )
 from vidlens.models.registry import model_entrypoint
 from vidlens.presets import PRESETS
@@ -28,12 +32,14 @@ SIZE_AGNOSTIC_INPUT = (3, 8, 32, 32)
 def _small(name: str) -> tuple[torch.nn.Module, tuple[int, ...]]:
     """The model with few classes (and a narrow width where it has one), and a batch of clips' shape."""
     kwargs: dict = {"num_classes": NUM_CLASSES}
-    if "width" in inspect.signature(model_entrypoint(name)).parameters:
+    with torch.device("meta"):
+        model_class = type(model_entrypoint(name)())
+    if "width" in inspect.signature(model_class.__init__).parameters:
         kwargs["width"] = 8
     model = create_model(name, **kwargs)
-    if getattr(model, "size_agnostic", False):
+    if model.spec.size_agnostic:
         return model, (2, *SIZE_AGNOSTIC_INPUT)
-    return model, (1, *model.input_shape)  # full-size clips: one is enough
+    return model, (1, *model.spec.input_shape)  # full-size clips: one is enough
 
 
 def test_registry_is_populated():
@@ -44,11 +50,17 @@ def test_registry_is_populated():
 @pytest.mark.parametrize("name", list_models())
 def test_model_conventions(name):
     model, _ = _small(name)
+    spec = model_spec(model)
+    assert isinstance(model, VideoModel) and isinstance(spec, ModelSpec) and spec is model.spec
     assert model.num_classes == NUM_CLASSES
-    assert len(model.input_shape) == 4 and model.input_shape[0] == 3
-    assert isinstance(model.paper, str) and len(model.paper) > 20
-    assert model.default_preset in PRESETS
+    assert len(spec.input_shape) == 4 and spec.input_shape[0] == 3
+    assert isinstance(spec.paper, str) and len(spec.paper) > 20
+    assert spec.published_preset in PRESETS
+    # A freshly built model carries the plain recipe (or the one its builder is for) and no class names.
+    assert model.preset is PRESETS["sports1m" if name == "c3d_sports1m" else "plain"]
+    assert model.class_names is None
     assert get_classifier(model).out_features == NUM_CLASSES
+    assert list(spec.feature_layers) == list_layers(model)
     layers = list_layers(model)
     assert layers, f"{name} declares no feature layers"
     for layer in layers:

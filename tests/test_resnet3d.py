@@ -253,8 +253,8 @@ def test_conv_builders_strides_and_midplanes():
     for model in (r3d, mc3, r21d):
         relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
         assert relus and not any(m.inplace for m in relus)
-        assert model.classifier == "fc" and isinstance(model.fc, nn.Linear)
-        assert model.default_preset == "kinetics400"
+        assert model.spec.classifier == "fc" and isinstance(model.fc, nn.Linear)
+        assert model.spec.published_preset == "kinetics400" and model.preset.name == "plain"
 
 
 def test_init_as_torchvision():
@@ -347,7 +347,10 @@ def test_bad_input_messages():
         model(torch.zeros(1, 8, 32, 32, 3, device="meta"))
     with pytest.raises(ValueError, match=r"VideoResNet expects.*got shape \(1, 1, 8, 32, 32\)"):
         model(torch.zeros(1, 1, 8, 32, 32, device="meta"))
-    with pytest.raises(TypeError, match=r"uint8.*get_preset\('kinetics400'\)\.normalize"):
+    with pytest.raises(TypeError, match=r"uint8.*get_preset\('plain'\)\.normalize"):  # randomly initialised
+        model(torch.zeros(1, 3, 8, 32, 32, dtype=torch.uint8, device="meta"))
+    model.preset = PRESETS["kinetics400"]  # as loading torchvision's weights sets it
+    with pytest.raises(TypeError, match=r"uint8.*model\.preset\.normalize.*get_preset\('kinetics400'\)"):
         model(torch.zeros(1, 3, 8, 32, 32, dtype=torch.uint8, device="meta"))
     with pytest.raises(ValueError, match="empty clip"):
         model(torch.zeros(1, 3, 0, 32, 32, device="meta"))

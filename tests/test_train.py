@@ -189,7 +189,9 @@ def test_train_writes_the_run_and_lowers_the_loss(motion_root, tmp_path, capsys)
     assert checkpoint["epoch"] == 8 and checkpoint["history"] == log
     assert {"model", "optimizer", "scheduler", "rng"} <= set(checkpoint)
     model, _, _ = load_run_model(run)
-    assert state_dicts_equal(model.state_dict(), torch.load(run / "model.pt", weights_only=True))
+    assert state_dicts_equal(
+        model.state_dict(), torch.load(run / "model.pt", weights_only=True)["state_dict"]
+    )
     assert state_dicts_equal(model.state_dict(), checkpoint["model"])
 
     out = capsys.readouterr().out
@@ -215,8 +217,8 @@ def test_resumed_run_ends_exactly_as_an_uninterrupted_one(motion_root, tmp_path,
     assert resumed.epochs == 3
     assert without_timings(resumed.history) == without_timings(straight.history)
     assert without_timings(read_log(stopped)) == without_timings(read_log(tmp_path / "straight"))
-    a = torch.load(tmp_path / "straight" / "model.pt", weights_only=True)
-    b = torch.load(stopped / "model.pt", weights_only=True)
+    a = torch.load(tmp_path / "straight" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(stopped / "model.pt", weights_only=True)["state_dict"]
     assert state_dicts_equal(a, b)
     opt_a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)["optimizer"]
     opt_b = torch.load(stopped / "checkpoint.pt", weights_only=True)["optimizer"]
@@ -237,8 +239,8 @@ def test_worker_processes_load_the_same_clips(motion_root, tmp_path):
     in_process = train(config, tmp_path / "w0", progress=False)
     workers = train(replace(config, workers=2), tmp_path / "w2", progress=False)
     assert without_timings(workers.history) == without_timings(in_process.history)
-    a = torch.load(tmp_path / "w0" / "model.pt", weights_only=True)
-    b = torch.load(tmp_path / "w2" / "model.pt", weights_only=True)
+    a = torch.load(tmp_path / "w0" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "w2" / "model.pt", weights_only=True)["state_dict"]
     assert state_dicts_equal(a, b)
 
 
@@ -264,7 +266,7 @@ def test_fine_tuning_from_a_run_with_another_class_count(trained_run, tmp_path_f
     result = train(small_config(root, epochs=1, init=str(init)), tmp_path / "tuned", progress=False)
     out = capsys.readouterr().out
     assert "fine-tuning: loaded" in out and "re-initialised fc.bias, fc.weight" in out
-    weights = torch.load(tmp_path / "tuned" / "model.pt", weights_only=True)
+    weights = torch.load(tmp_path / "tuned" / "model.pt", weights_only=True)["state_dict"]
     assert weights["fc.weight"].shape[0] == 3 and result.history[0]["clips"] == 6
 
     wider = small_config(root, epochs=1, init=str(init), model_kwargs={"width": 8})

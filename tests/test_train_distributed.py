@@ -125,7 +125,7 @@ def test_two_processes_train_like_one_on_the_global_batch(tmp_path):
     for a, b in zip(single.history, log, strict=True):
         assert (a["clips"], a["accuracy"], a["lr"]) == (b["clips"], b["accuracy"], b["lr"])
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
-    ddp_weights = torch.load(run / "model.pt", weights_only=True)
-    single_weights = torch.load(tmp_path / "single" / "model.pt", weights_only=True)
+    ddp_weights = torch.load(run / "model.pt", weights_only=True)["state_dict"]
+    single_weights = torch.load(tmp_path / "single" / "model.pt", weights_only=True)["state_dict"]
     for name, value in single_weights.items():
         torch.testing.assert_close(ddp_weights[name], value, rtol=1e-5, atol=1e-6)

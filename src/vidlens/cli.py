@@ -312,46 +312,40 @@ def _add_train_parser(sub) -> None:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _extract_model(args: argparse.Namespace):
-    """The model to extract with, the file its weights came from, its registry name and its own preset
-    and frame size (a trained run's, else the model's)."""
+def _load_model(args: argparse.Namespace):
+    """The model the options ``--model``, ``--weights``, ``--run``, ``--model-arg`` and ``--preset`` name (see
+    :func:`vidlens.models.load_model`), its registry name, and the file its weights came from."""
     import warnings
 
-    from vidlens.models import create_model, load_pretrained
-    from vidlens.runs import CHECKPOINT, WEIGHTS, load_config, load_run_model
+    from vidlens.models import load_model
+    from vidlens.runs import load_config, run_weights
 
-    if args.run is not None:
-        model, config, _ = load_run_model(args.run)
-        run = Path(args.run)
-        weights = run / WEIGHTS if (run / WEIGHTS).is_file() else run / CHECKPOINT
-        return model, weights, config.model, config.preset, tuple(config.size), config.crop
+    kwargs = dict(args.model_arg or [])
+    if args.run is not None or (
+        args.weights is not None and (Path(args.weights).parent / "config.json").is_file()
+    ):
+        run = Path(args.run) if args.run is not None else Path(args.weights).parent
+        name = load_config(run)[0].model
+        weights = Path(args.weights) if args.weights is not None else run_weights(run)
+        model = load_model(args.model, run=args.run, weights=args.weights, preset=args.preset, **kwargs)
+        return model, name, weights
+    name = args.model or "c3d"
     if args.weights is None:
         warnings.warn(
-            f"no --weights or --run: extracting with randomly initialised {args.model} weights (seed 0), "
-            "which is only useful for testing the pipeline",
+            f"no --weights or --run: using randomly initialised {name} weights (seed 0), which is only "
+            "useful for testing the pipeline",
             stacklevel=2,
         )
         import torch
 
         torch.manual_seed(0)
-        model = create_model(args.model, **dict(args.model_arg or []))
-        return model, None, args.model, getattr(model, "default_preset", "plain"), (128, 171), None
-    weights = Path(args.weights)
-    run_config = weights.parent / "config.json"
-    if run_config.is_file():  # RUN/model.pt of a vidlens run: its own classes, preset and frame size
-        config, classes = load_config(weights.parent)
-        model = create_model(config.model, num_classes=len(classes), **config.model_kwargs)
-        load_pretrained(model, weights, classifier="auto")
-        return model, weights, config.model, config.preset, tuple(config.size), config.crop
-    model = create_model(args.model, **dict(args.model_arg or []))
-    load_pretrained(model, weights, classifier="auto")
-    # The public C3D weights are c3d-pytorch's port of the Sports-1M Caffe model: BGR, 0-255, mean-subtracted.
-    preset = "sports1m" if args.model in ("c3d", "c3d_sports1m") else model.default_preset
-    return model, weights, args.model, preset, (128, 171), None
+    model = load_model(name, weights=args.weights, preset=args.preset, **kwargs)
+    return model, name, Path(args.weights) if args.weights is not None else None
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from vidlens.features.extract import extract_collection, resolve_inputs
+    from vidlens.features.extract import ClipRecipe, extract_collection, resolve_inputs
+    from vidlens.presets import FROM_PRESET
 
     shard = (0, 1)
     if args.shard is not None:
@@ -361,7 +355,13 @@ def cmd_extract(args: argparse.Namespace) -> int:
             raise ValueError(f"--shard takes i/n such as 0/4, got {args.shard!r}") from None
         shard = (i, n)
     videos = resolve_inputs(args.inputs)
-    model, weights, name, preset, size, crop = _extract_model(args)
+    model, name, weights = _load_model(args)
+    recipe = ClipRecipe(
+        args.clip_len,
+        args.stride,
+        size=args.size if args.size is not None else FROM_PRESET,
+        crop=args.crop if args.crop is not None else FROM_PRESET,
+    )
     summary = extract_collection(
         model,
         videos,
@@ -369,11 +369,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
         layers=args.layer or ["fc6"],
         model_name=name,
         weights=weights,
-        clip_len=args.clip_len,
-        stride=args.stride,
-        size=args.size or size,
-        crop=args.crop or crop,
-        preset=args.preset or preset,
+        clips=recipe,
         batch_size=args.batch_size,
         workers=args.workers,
         device=args.device,
@@ -396,7 +392,7 @@ def _add_extract_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders, or @list.txt files")
     p.add_argument("--out", required=True, help="output folder (the feature store)")
-    p.add_argument("--model", default="c3d", help="registry name (default c3d)")
+    p.add_argument("--model", default=None, help="registry name (default c3d; a run names its own)")
     p.add_argument(
         "--weights", default=None, help="weights file (.pt/.pth/.safetensors, or a run's model.pt)"
     )
@@ -407,10 +403,14 @@ def _add_extract_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--clip-len", type=int, default=16, help="frames per clip (default 16)")
     p.add_argument("--stride", type=int, default=8, help="frames between clip starts (default 8)")
     p.add_argument(
-        "--preset", default=None, help="normalisation (default: the weights' own; sports1m for c3d)"
+        "--preset",
+        default=None,
+        help="preprocessing preset (default: the weights' own; see `vidlens models`)",
     )
-    p.add_argument("--size", type=_size, default=None, help="decode size HxW (default 128x171)")
-    p.add_argument("--crop", type=int, default=None, help="centre crop (default: the model's input size)")
+    p.add_argument(
+        "--size", type=_size, default=None, help="decode size HxW (default: the preset's, 128x171)"
+    )
+    p.add_argument("--crop", type=int, default=None, help="centre crop (default: the preset's, 112)")
     p.add_argument(
         "--pool", default="auto", choices=["auto", "mean", "flatten"], help="conv maps: mean or flatten"
     )

@@ -45,7 +45,7 @@ from vidlens.data.datasets import (
     load_videos,
 )
 from vidlens.io import atomic_write
-from vidlens.presets import Preset
+from vidlens.presets import FROM_PRESET, FromPreset, Preset, resolve_preset
 from vidlens.runs import (
     METRICS,
     channels_last_3d,
@@ -311,9 +311,9 @@ def _eval_dataset(
     *,
     clips_per_video: int,
     clip_len: int,
-    size: Size,
-    crop: int | None,
-    preset: Preset | str,
+    preset: Preset,
+    size: Size | FromPreset,
+    crop: int | FromPreset | None,
 ) -> ClipDataset:
     if isinstance(data, ClipDataset):
         if data.train:
@@ -345,9 +345,9 @@ def evaluate(
     classes: Sequence[str] | None = None,
     clips_per_video: int = 10,
     clip_len: int = 16,
-    size: Size = (128, 171),
-    crop: int | None = 112,
-    preset: Preset | str = "plain",
+    preset: Preset | str | None = None,
+    size: Size | FromPreset = FROM_PRESET,
+    crop: int | FromPreset | None = FROM_PRESET,
     reduce: Reduce = "mean_prob",
     batch_size: int = 30,
     workers: int = 2,
@@ -359,8 +359,9 @@ def evaluate(
     """Clip hit@1, video hit@1 and video hit@5 of ``model`` on every test clip of a dataset.
 
     ``dataset_or_videos`` is a :class:`VideoList` (then ``clips_per_video`` evenly spaced clips of
-    ``clip_len`` frames per video, resized to ``size``, centre-cropped to ``crop`` and normalised with
-    ``preset``; undecodable videos are skipped and counted) or a ready :class:`ClipDataset` built with
+    ``clip_len`` frames per video, prepared as the model's preset says (:func:`vidlens.presets.resolve_preset`:
+    ``preset`` overrides it, ``size`` and ``crop`` override its frame size and crop); undecodable videos are
+    skipped and counted) or a ready :class:`ClipDataset` built with
     ``train=False``, whose own settings then apply. ``classes`` (default: the dataset's)
     are the model's class names; they must equal the dataset's, in order.
 
@@ -374,9 +375,9 @@ def evaluate(
         dataset_or_videos,
         clips_per_video=clips_per_video,
         clip_len=clip_len,
+        preset=resolve_preset(model, preset),
         size=size,
         crop=crop,
-        preset=preset,
     )
     classes = list(dataset.classes) if classes is None else list(classes)
     _check_classes(classes, dataset.classes, "the model", f"the dataset {dataset.videos.root}")
@@ -522,9 +523,9 @@ def evaluate_run(
 ) -> EvalResult:
     """Evaluate a trained run (``vidlens train``) on a split of its dataset, as ``vidlens evaluate`` does.
 
-    The model, its classes and every setting come from ``RUN/config.json``: the dataset root and layout,
-    the split, ``eval_clips`` clips per video, clip length, frame size, crop, preset, batch size, workers,
-    device and CUDA options; the arguments override them. The dataset must have the run's classes. With
+    The model (:func:`vidlens.models.load_model`, with the run's preset: frame size, crop and normalisation),
+    its classes and every setting come from the run: the dataset root and layout, the split, ``eval_clips``
+    clips per video, clip length, batch size, workers, device and CUDA options; the arguments override them. The dataset must have the run's classes. With
     ``write``, ``RUN/metrics.json`` (the result of :meth:`EvalResult.to_dict` plus the dataset, layout,
     split and subset) and ``RUN/confusion.png`` (row-normalised video confusion matrix) are written
     atomically.
@@ -558,9 +559,7 @@ def evaluate_run(
         classes=classes,
         clips_per_video=config.eval_clips if clips_per_video is None else clips_per_video,
         clip_len=config.clip_len,
-        size=config.size,
-        crop=config.crop,
-        preset=config.preset,
+        preset=resolve_preset(model),  # the run's recipe (frame size, crop, normalisation) travels with it
         reduce=reduce,
         batch_size=config.batch_size if batch_size is None else batch_size,
         workers=config.workers if workers is None else workers,

@@ -202,7 +202,7 @@ def _complexity(model_name: str, kwargs: dict[str, Any], num_classes: int) -> tu
 
     with torch.device("meta"):
         model = create_model(model_name, num_classes=num_classes, **kwargs)
-    return count_parameters(model), count_macs(model, (1, *model.input_shape))
+    return count_parameters(model), count_macs(model, (1, *model.spec.input_shape))
 
 
 def _figure(result: ExperimentResult, path: Path) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from torch import nn
 
 from vidlens import __version__
 from vidlens.io import atomic_write_text
+from vidlens.presets import PRESETS, Preset, get_preset, override
 
 __all__ = [
     "TrainConfig",
@@ -35,6 +36,7 @@ __all__ = [
     "load_config",
     "load_run_model",
     "mixed_precision",
+    "run_weights",
     "save_config",
     "select_device",
 ]
@@ -78,14 +80,17 @@ class TrainConfig:
     # Small BN-free nets trained from scratch at a high rate can die in their first steps (every ReLU of a
     # layer off, a constant output): clipping bounds those steps.
     grad_clip: float | None = None
-    # Frames per clip and the frame size clips are cut from; crops of `crop` x `crop` (C3D: 16, 128x171, 112).
+    # Frames per clip (C3D: 16).
     clip_len: int = 16
-    size: tuple[int, int] = (128, 171)
-    crop: int = 112
+    # Frame size clips are cut from and the side of their square crops; None: the preset's (C3D: 128x171
+    # and 112, as every built-in preset has them).
+    size: tuple[int, int] | None = None
+    crop: int | None = None
     # Horizontal flip probability while training.
     flip_p: float = 0.5
-    # Preprocessing preset (vidlens.presets); "plain" for models trained in vidlens.
-    preset: str = "plain"
+    # Preprocessing preset (vidlens.presets). None: the preset of the `init` weights when fine-tuning (what
+    # their features were learnt with: sports1m for C3D's Sports-1M port), else "plain".
+    preset: str | None = None
     # Evenly spaced clips per video when evaluating (video hit@k averages their predictions).
     eval_clips: int = 10
     # DataLoader worker processes (decoding runs there, overlapped with the model).
@@ -99,10 +104,11 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        self.size = tuple(self.size)  # type: ignore[assignment]
+        if self.size is not None:
+            self.size = tuple(self.size)  # type: ignore[assignment]
         self.lr_steps = tuple(self.lr_steps)
         for name in ("epochs", "batch_size", "clip_len", "crop", "eval_clips"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
@@ -113,6 +119,30 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def run_preset(self) -> Preset:
+        """The recipe the run trains with: its preset, at its frame size and crop (the one
+        :func:`vidlens.models.load_model` gives the trained model)."""
+        return override(
+            get_preset(self.preset or "plain"),
+            **{k: getattr(self, k) for k in ("size", "crop") if getattr(self, k) is not None},
+        )
+
+    def resolved(self) -> TrainConfig:
+        """This config with ``preset``, ``size`` and ``crop`` filled in: what a run directory records.
+
+        The preset is the given one, else the ``init`` weights' (their recorded recipe, or their
+        architecture's published one), else ``plain``; size and crop default to the preset's.
+        """
+        base = get_preset(self.preset) if self.preset is not None else _init_preset(self)
+        if base.name not in PRESETS:
+            raise ValueError(
+                f"the init weights use a preset called {base.name!r}, which is not built in; choose one with "
+                f"--preset ({', '.join(PRESETS)})"
+            )
+        size = self.size if self.size is not None else base.size
+        crop = self.crop if self.crop is not None else base.crop
+        return replace(self, preset=base.name, size=size, crop=crop)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -140,6 +170,29 @@ def load_config(run_dir: str | os.PathLike) -> tuple[TrainConfig, list[str]]:
     return TrainConfig.from_dict(payload["config"]), list(payload["classes"])
 
 
+def _init_preset(config: TrainConfig) -> Preset:
+    """The preset of ``config.init`` (read from the file without building the model), else plain."""
+    if not config.init:
+        return PRESETS["plain"]
+    from vidlens.models import read_weights
+    from vidlens.models.contract import model_spec
+
+    _, record = read_weights(config.init)
+    if record is not None:
+        return record.preset
+    with torch.device("meta"):  # the spec only
+        spec = model_spec(build_model(config, 2))
+    return PRESETS[spec.published_preset] if spec is not None else PRESETS["plain"]
+
+
+def run_weights(run_dir: str | os.PathLike) -> Path:
+    """The file holding a run's trained weights: ``model.pt``, else the latest ``checkpoint.pt``."""
+    for name in (WEIGHTS, CHECKPOINT):
+        if (Path(run_dir) / name).is_file():
+            return Path(run_dir) / name
+    raise FileNotFoundError(f"{run_dir} has neither {WEIGHTS} nor {CHECKPOINT}: was training started?")
+
+
 def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
     """The model a config describes, freshly initialised."""
     from vidlens.models import create_model
@@ -150,23 +203,11 @@ def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
 def load_run_model(
     run_dir: str | os.PathLike, map_location: str | torch.device = "cpu"
 ) -> tuple[nn.Module, TrainConfig, list[str]]:
-    """Rebuild a run's model with its trained weights (``model.pt``, else the latest checkpoint)."""
-    from vidlens.models import load_weights
+    """A run's trained model (as :func:`vidlens.models.load_model` gives it), config and class names."""
+    from vidlens.models import load_model
 
     config, classes = load_config(run_dir)
-    model = build_model(config, len(classes))
-    weights = Path(run_dir) / WEIGHTS
-    if weights.is_file():
-        load_weights(model, weights, map_location=map_location)
-    else:
-        checkpoint = Path(run_dir) / CHECKPOINT
-        if not checkpoint.is_file():
-            raise FileNotFoundError(
-                f"{run_dir} has neither {WEIGHTS} nor {CHECKPOINT}: was training started?"
-            )
-        state = torch.load(checkpoint, map_location=map_location, weights_only=True)
-        model.load_state_dict(state["model"])
-    return model.eval(), config, classes
+    return load_model(run=run_dir, map_location=map_location), config, classes
 
 
 def select_device(name: str = "auto") -> torch.device:

@@ -51,6 +51,7 @@ from tqdm.auto import tqdm
 
 from vidlens.data.datasets import ClipBatch, ClipDataset, VideoList, collate_clips, load_videos
 from vidlens.io import atomic_save, atomic_write
+from vidlens.models.weights import WeightsRecord, weights_payload
 from vidlens.runs import (
     CHECKPOINT,
     CONFIG,
@@ -212,9 +213,7 @@ def _loader(
         videos,
         train=True,
         clip_len=config.clip_len,
-        size=config.size,
-        crop=config.crop,
-        preset=config.preset,
+        preset=config.run_preset(),
         flip_p=config.flip_p,
         decode_threads=1,
         on_error="skip",
@@ -515,7 +514,7 @@ def train(
         raise ValueError("config.data is empty: give the dataset root")
     if config.seed < 0:
         raise ValueError(f"seed must be >= 0, got {config.seed}")
-    config = replace(config, data=str(Path(config.data).expanduser().resolve()))
+    config = replace(config.resolved(), data=str(Path(config.data).expanduser().resolve()))
     videos = load_videos(config.data, layout=config.layout, split=config.split, subset="train")
     _check_videos(videos, config)
 
@@ -580,7 +579,10 @@ def _train(
     if start >= config.epochs:
         procs.print(f"{run_dir} has finished its {start} epochs; nothing to do (raise epochs to train on)")
         if procs.main and not (run_dir / WEIGHTS).is_file():  # stopped between checkpoint and model.pt
-            atomic_save({k: v.cpu() for k, v in checkpoint["model"].items()}, run_dir / WEIGHTS)
+            payload = weights_payload(
+                checkpoint["model"], preset=config.run_preset(), class_names=videos.classes
+            )
+            atomic_save(payload, run_dir / WEIGHTS)
         return _result(run_dir, history, started, procs.rank)
     if checkpoint:
         changed = _changed_settings(checkpoint["config"], config)
@@ -595,6 +597,7 @@ def _train(
         from vidlens.models import load_pretrained
 
         procs.print(f"fine-tuning: {load_pretrained(model, config.init)}")
+    model.preset, model.class_names = config.run_preset(), list(videos.classes)  # travel with model.pt
     _seed_everything(config.seed + procs.rank)  # dropout masks differ between processes
     model = model.to(device)
     channels_last = config.channels_last and device.type == "cuda" and channels_last_3d(model)
@@ -681,6 +684,7 @@ def _train(
                 "history": history,
                 "config": config.to_dict(),
                 "classes": list(videos.classes),
+                "vidlens": WeightsRecord(model.preset, model.class_names).to_dict(),  # as model.pt's
             }
             atomic_save(state, run_dir / CHECKPOINT)  # first: the log never runs ahead of the checkpoint
             _write_log(run_dir, history)
@@ -690,7 +694,8 @@ def _train(
             on_epoch(record)
 
     if procs.main:
-        atomic_save({k: v.cpu() for k, v in model.state_dict().items()}, run_dir / WEIGHTS)
+        payload = weights_payload(model.state_dict(), preset=model.preset, class_names=model.class_names)
+        atomic_save(payload, run_dir / WEIGHTS)
     procs.barrier()  # model.pt exists before any process returns
     return _result(run_dir, history, started, procs.rank)
 

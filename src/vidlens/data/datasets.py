@@ -26,9 +26,8 @@ import torch
 from torch.utils.data import Dataset
 
 from vidlens.data.transforms import ClipTransform
-from vidlens.presets import Preset
+from vidlens.presets import FROM_PRESET, FromPreset, Preset, override
 from vidlens.video import (
-    DEFAULT_SIZE,
     Size,
     VideoError,
     count_frames,
@@ -299,7 +298,9 @@ class ClipDataset(Dataset):
     * ``train=False``: ``clips_per_video`` items per video, at evenly spaced fixed positions, centre-cropped.
       ``clip_location(i)`` says which video and clip an item is.
 
-    Clips are float ``(3, clip_len, crop, crop)`` tensors normalised with ``preset``. Randomness comes from
+    Clips are float ``(3, clip_len, crop, crop)`` tensors prepared by ``preset``: frames decoded at its
+    ``size``, cropped to its ``crop`` and normalised (``size=`` and ``crop=`` override the preset's; ``None``
+    keeps the video's size or whole frames). Randomness comes from
     torch's generator, so DataLoader's per-worker seeding makes runs reproducible with a seeded generator.
 
     ``return_index=True`` yields ``(clip, label, index)``. ``on_error="skip"`` turns a video that cannot be
@@ -313,9 +314,9 @@ class ClipDataset(Dataset):
         *,
         train: bool,
         clip_len: int = 16,
-        size: Size = DEFAULT_SIZE,
-        crop: int | None = 112,
         preset: Preset | str = "plain",
+        size: Size | FromPreset = FROM_PRESET,
+        crop: int | FromPreset | None = FROM_PRESET,
         clips_per_video: int = 1,
         flip_p: float = 0.5,
         decode_threads: int = 1,
@@ -331,9 +332,10 @@ class ClipDataset(Dataset):
         self.videos = videos
         self.train = train
         self.clip_len = clip_len
-        self.size = size
+        self.preset = override(preset, size=size, crop=crop)
+        self.size = self.preset.size
         self.clips_per_video = 1 if train else clips_per_video
-        self.transform = ClipTransform(preset=preset, crop=crop, train=train, flip_p=flip_p)
+        self.transform = ClipTransform(preset=self.preset, train=train, flip_p=flip_p)
         self.decode_threads = decode_threads
         self.return_index = return_index
         self.on_error = on_error

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vidlens.presets import Preset, get_preset
+from vidlens.presets import FROM_PRESET, FromPreset, Preset, override
 
 __all__ = ["ClipTransform", "center_crop", "hflip", "random_crop"]
 
@@ -51,19 +51,24 @@ def hflip(clip: np.ndarray) -> np.ndarray:
 
 @dataclass
 class ClipTransform:
-    """uint8 ``(T, H, W, 3)`` RGB frames -> float ``(3, T, crop, crop)`` model input."""
+    """uint8 ``(T, H, W, 3)`` RGB frames -> float ``(3, T, crop, crop)`` model input.
 
-    # How values are scaled and normalised, and which channel order the model expects.
+    The preset says how values are scaled and normalised, which channel order the model expects and the
+    crop; ``crop=`` overrides the preset's (``None``: whole frames).
+    """
+
+    # How values are scaled and normalised, the channel order and the crop (vidlens.presets).
     preset: Preset | str = "plain"
-    # Side of the square crop; C3D takes 112x112 crops from 128x171 frames.
-    crop: int | None = 112
+    # Side of the square crop; default: the preset's (C3D takes 112x112 crops from 128x171 frames).
+    crop: int | FromPreset | None = FROM_PRESET
     # Random crop + flip (training) or centre crop (evaluation).
     train: bool = False
     # Probability of a horizontal flip while training; 0.5 in C3D.
     flip_p: float = 0.5
 
     def __post_init__(self) -> None:
-        self.preset = get_preset(self.preset)
+        self.preset = override(self.preset, crop=self.crop)
+        self.crop = self.preset.crop
         if not 0.0 <= self.flip_p <= 1.0:
             raise ValueError(f"flip_p must be in [0, 1], got {self.flip_p}")
 

@@ -55,11 +55,12 @@ from vidlens.features.store import (
 )
 from vidlens.io import atomic_write
 from vidlens.models.taps import FeatureTaps, get_layer
-from vidlens.presets import Preset, get_preset
+from vidlens.presets import FROM_PRESET, FromPreset, Preset, override, resolve_preset
 from vidlens.runs import channels_last_3d, select_device
-from vidlens.video import DEFAULT_SIZE, Size, VideoError, iter_clips, probe
+from vidlens.video import Size, VideoError, iter_clips, probe
 
 __all__ = [
+    "ClipRecipe",
     "ExtractSummary",
     "VideoFeatures",
     "VideoInput",
@@ -220,6 +221,33 @@ def _descriptor(clip_features: np.ndarray) -> np.ndarray:
     return _l2_normalised(clip_features.astype(np.float64).mean(0))
 
 
+# ------------------------------------------------------------------------------------------ clips
+@dataclass(frozen=True)
+class ClipRecipe:
+    """How a video is cut into clips and each clip prepared for the model.
+
+    Tran et al. 2015 (section 4): 16-frame clips every 8 frames (an 8-frame overlap); frames decoded at the
+    preset's size (128x171), centre-cropped to its crop (112) and normalised as the preset says. The preset
+    is the model's own unless one is given (:func:`vidlens.presets.resolve_preset`); ``size`` and ``crop``
+    override its frame size and crop (``None``: the video's own size, whole frames).
+    """
+
+    clip_len: int = 16
+    stride: int = 8
+    preset: Preset | str | None = None
+    size: Size | FromPreset = FROM_PRESET
+    crop: int | FromPreset | None = FROM_PRESET
+
+    def __post_init__(self) -> None:
+        if self.clip_len < 1 or self.stride < 1:
+            raise ValueError(f"clip_len and stride must be >= 1, got {self.clip_len} and {self.stride}")
+
+    def transform(self, model: nn.Module) -> ClipTransform:
+        """The evaluation transform (centre crop) for ``model``; its ``preset`` holds the frame size."""
+        preset = override(resolve_preset(model, self.preset), size=self.size, crop=self.crop)
+        return ClipTransform(preset=preset, train=False)
+
+
 # ------------------------------------------------------------------------------------------ one video
 @dataclass
 class VideoFeatures:
@@ -242,22 +270,23 @@ def extract_features(
     clip_len: int = 16,
     stride: int = 8,
     preset: Preset | str | None = None,
-    size: Size = DEFAULT_SIZE,
-    crop: int | None = None,
+    size: Size | FromPreset = FROM_PRESET,
+    crop: int | FromPreset | None = FROM_PRESET,
     batch_size: int = 16,
     device: str | torch.device | None = None,
     precision: Precision = "fp32",
     pool: Pool = "auto",
 ) -> VideoFeatures | dict[str, VideoFeatures]:
     """Per-clip activations and the video descriptor of ``layer`` for one video (C3D's recipe by default:
-    16-frame clips every 8 frames, frames resized to 128x171 and centre-cropped to the model's input size).
+    16-frame clips every 8 frames, frames resized to 128x171 and centre-cropped to 112).
 
-    ``preset`` defaults to the model's ``default_preset`` (``sports1m`` for ported C3D weights); ``device``
-    to the device the model is on. Several layers (a list) give a dict of results. Conv layers are averaged
+    Frames are prepared as the model's preset says (``model.preset``: ``sports1m`` for C3D's ported
+    Caffe weights, see :class:`ClipRecipe`); ``preset``, ``size`` and ``crop`` override it. ``device``
+    defaults to the device the model is on. Several layers (a list) give a dict of results. Conv layers are averaged
     over time and space (``pool="mean"``) unless ``pool="flatten"``. The clips are streamed, so memory does
     not grow with the video's length.
 
-        model = vidlens.models.c3d_sports1m(weights="c3d.pickle")
+        model = vidlens.models.load_model("c3d", weights="c3d.pickle")  # model.preset: sports1m
         f = extract_features(model, "v_ApplyEyeMakeup_g01_c01.avi")
         f.descriptor.shape, f.clips.shape, f.starts[:3]  # (4096,), (n, 4096), [0, 8, 16]
     """
@@ -267,7 +296,7 @@ def extract_features(
         device = param.device if param is not None else torch.device("cpu")
     device = device if isinstance(device, torch.device) else select_device(device)
     runner = _Runner(model, layers, device, precision, pool)
-    transform = _transform(model, preset, crop)
+    transform = ClipRecipe(clip_len, stride, preset, size, crop).transform(model)
     outputs: dict[str, list[np.ndarray]] = {name: [] for name in layers}
     starts: list[int] = []
     times: list[float] = []
@@ -278,7 +307,7 @@ def extract_features(
             outputs[name].append(values)
         batch.clear()
 
-    for clip in iter_clips(video_path, clip_len, stride, size):
+    for clip in iter_clips(video_path, clip_len, stride, transform.preset.size):
         batch.append(transform(clip.frames))
         starts.append(clip.start)
         times.append(clip.time)
@@ -294,14 +323,6 @@ def extract_features(
         clips = np.concatenate(outputs[name])  # (n_clips, D)
         results[name] = VideoFeatures(name, clips, _descriptor(clips), starts, times, info.n_frames, info.fps)
     return results[layers[0]] if isinstance(layer, str) else results
-
-
-def _transform(model: nn.Module, preset: Preset | str | None, crop: int | None) -> ClipTransform:
-    preset = preset if preset is not None else getattr(model, "default_preset", "plain")
-    if crop is None:
-        shape = getattr(model, "input_shape", None)
-        crop = shape[-1] if shape is not None and not getattr(model, "size_agnostic", False) else 112
-    return ClipTransform(preset=get_preset(preset), crop=crop, train=False)
 
 
 # ------------------------------------------------------------------------------------ many videos: data
@@ -480,11 +501,7 @@ def extract_collection(
     layers: Sequence[str] = ("fc6",),
     model_name: str | None = None,
     weights: str | os.PathLike | None = None,
-    clip_len: int = 16,
-    stride: int = 8,
-    size: Size = DEFAULT_SIZE,
-    crop: int | None = None,
-    preset: Preset | str | None = None,
+    clips: ClipRecipe = ClipRecipe(),
     batch_size: int = 16,
     workers: int = 2,
     device: str | torch.device = "auto",
@@ -498,6 +515,7 @@ def extract_collection(
     """Extract ``layers`` for shard ``shard`` of ``videos`` into the store ``out`` (see the module and
     :mod:`vidlens.features.store` docstrings); skip videos a previous run completed with the same settings.
 
+    ``clips`` says how clips are cut and prepared (:class:`ClipRecipe`; the model's own preset by default).
     ``model`` is used in eval mode on ``device``; ``weights`` (the file it was loaded from) is checksummed
     into the manifest. ``on_video`` is called with each manifest record as it is written. Videos that
     failed are tried again by a rerun. With ``fmt="hdf5"`` videos are staged as npy files in
@@ -513,14 +531,15 @@ def extract_collection(
     device = device if isinstance(device, torch.device) else select_device(device)
     layers = list(dict.fromkeys(layers))
     runner = _Runner(model, layers, device, precision, pool)
-    transform = _transform(model, preset, crop)
+    transform = clips.transform(model)
+    size = transform.preset.size
     settings = {
         "model": model_name or type(model).__name__,
         "weights": str(weights) if weights is not None else None,
         "weights_sha256": _sha256(Path(weights)) if weights is not None else None,
         "layers": layers,
-        "clip_len": clip_len,
-        "stride": stride,
+        "clip_len": clips.clip_len,
+        "stride": clips.stride,
         "size": list(size) if size is not None else None,
         "crop": transform.crop,
         "preset": transform.preset.name,
@@ -544,8 +563,8 @@ def extract_collection(
     if todo:
         stream = _ClipStream(
             [v.path for v in todo],
-            clip_len=clip_len,
-            stride=stride,
+            clip_len=clips.clip_len,
+            stride=clips.stride,
             size=size,
             transform=transform,
             batch_size=batch_size,

@@ -11,15 +11,15 @@ and feature taps, Grad-CAM and deconvolution name layers the way the paper does.
 from __future__ import annotations
 
 import math
-import os
-from typing import ClassVar
+from typing import Any
 
 import torch
 from torch import nn
 
+from vidlens.models.contract import ModelSpec, VideoModel
 from vidlens.models.layers import FCHead, check_clips, init_relu_net, output_size
 from vidlens.models.registry import register_model
-from vidlens.models.weights import load_weights
+from vidlens.presets import PRESETS
 
 __all__ = ["C3D", "c3d", "c3d_sports1m"]
 
@@ -28,7 +28,7 @@ _POOL5_SHAPE = (512, 1, 4, 4)
 _FC6_IN = 512 * 1 * 4 * 4
 
 
-class C3D(FCHead, nn.Module):
+class C3D(FCHead, VideoModel):
     """C3D of Tran et al. 2015: 8 3x3x3 convolutions, 5 max-pools and 3 fully connected layers.
 
     Tran, Bourdev, Fergus, Torresani, Paluri, "Learning Spatiotemporal Features with 3D Convolutional
@@ -38,7 +38,7 @@ class C3D(FCHead, nn.Module):
     features, as in the Caffe model (and its c3d-pytorch port).
 
     ReLUs are separate, non-in-place modules, so that hooks on a convolution see its output before the
-    ReLU, and hooks on a ReLU (the ``conv*`` / ``fc6`` / ``fc7`` taps of :attr:`feature_layers`) see the
+    ReLU, and hooks on a ReLU (the ``conv*`` / ``fc6`` / ``fc7`` taps of ``spec.feature_layers``) see the
     activation the Caffe tool extracted (Caffe applied ReLU in place, so "fc6" meant relu(fc6)).
 
     Args:
@@ -46,35 +46,33 @@ class C3D(FCHead, nn.Module):
         dropout: dropout probability after relu6 and relu7 (0.5 in the paper).
     """
 
-    # Public tap name -> module whose output it is (see vidlens.models.taps).
-    feature_layers: ClassVar[dict[str, str]] = {
-        "conv1": "relu1",
-        "pool1": "pool1",
-        "conv2": "relu2",
-        "pool2": "pool2",
-        "conv3a": "relu3a",
-        "conv3b": "relu3b",
-        "pool3": "pool3",
-        "conv4a": "relu4a",
-        "conv4b": "relu4b",
-        "pool4": "pool4",
-        "conv5a": "relu5a",
-        "conv5b": "relu5b",
-        "pool5": "pool5",
-        "fc6": "relu6",
-        "fc7": "relu7",
-        "fc8": "fc8",
-    }
-    # One clip, (C, T, H, W): what fc6 was sized for.
-    input_shape: ClassVar[tuple[int, int, int, int]] = (3, 16, 112, 112)
-    paper: ClassVar[str] = (
-        'Tran, Bourdev, Fergus, Torresani, Paluri, "Learning Spatiotemporal Features with 3D Convolutional '
-        'Networks", ICCV 2015'
+    spec = ModelSpec(
+        # Tap name -> module whose output it is (see vidlens.models.taps): conv and fc taps are post-ReLU.
+        feature_layers={
+            "conv1": "relu1",
+            "pool1": "pool1",
+            "conv2": "relu2",
+            "pool2": "pool2",
+            "conv3a": "relu3a",
+            "conv3b": "relu3b",
+            "pool3": "pool3",
+            "conv4a": "relu4a",
+            "conv4b": "relu4b",
+            "pool4": "pool4",
+            "conv5a": "relu5a",
+            "conv5b": "relu5b",
+            "pool5": "pool5",
+            "fc6": "relu6",
+            "fc7": "relu7",
+            "fc8": "fc8",
+        },
+        classifier="fc8",
+        input_shape=(3, 16, 112, 112),  # what fc6 was sized for
+        paper='Tran, Bourdev, Fergus, Torresani, Paluri, "Learning Spatiotemporal Features with 3D '
+        'Convolutional Networks", ICCV 2015',
+        # The published weights are the Sports-1M Caffe model (c3d-pytorch's port): BGR, 0-255, minus mean.
+        published_preset="sports1m",
     )
-    # Name of the vidlens.presets preset that prepares input for these weights; "sports1m" for Caffe ports.
-    default_preset: str = "plain"
-    # The final linear layer: what fine-tuning re-initialises for a new number of classes.
-    classifier: ClassVar[str] = "fc8"
 
     def __init__(self, *, num_classes: int = 487, dropout: float = 0.5) -> None:
         super().__init__()
@@ -130,7 +128,7 @@ class C3D(FCHead, nn.Module):
         expected = (
             "C3D expects float clips shaped (N, 3, T, H, W), with T x H x W = 16 x 112 x 112 as fc6 expects"
         )
-        check_clips(x, expected, self.default_preset)
+        check_clips(x, expected, self.preset.name)
         # Catch clips too small for the pools here, before torch fails with a shape error mid-network.
         size = tuple(x.shape[2:])
         for pool in (self.pool1, self.pool2, self.pool3, self.pool4, self.pool5):
@@ -155,29 +153,18 @@ def _size_message(thw: tuple[int, ...], pool5: tuple[int, ...] | None) -> str:
 
 
 @register_model
-def c3d(*, num_classes: int = 487, dropout: float = 0.5, weights: str | os.PathLike | None = None) -> C3D:
-    """C3D (Tran et al. 2015) for 16x112x112 clips, randomly initialised or loaded from ``weights``.
-
-    Args:
-        num_classes: outputs of fc8 (487: Sports-1M).
-        dropout: dropout after fc6 and fc7.
-        weights: optional path of a state dict to load strictly (see :func:`vidlens.models.load_weights`).
-    """
-    model = C3D(num_classes=num_classes, dropout=dropout)
-    if weights is not None:
-        load_weights(model, weights)
-    return model
+def c3d(**kwargs: Any) -> C3D:
+    """C3D (Tran et al. 2015) for 16x112x112 clips; arguments as for :class:`C3D` (487 Sports-1M classes)."""
+    return C3D(**kwargs)
 
 
 @register_model
-def c3d_sports1m(
-    *, weights: str | os.PathLike | None = None, num_classes: int = 487, dropout: float = 0.5
-) -> C3D:
+def c3d_sports1m(**kwargs: Any) -> C3D:
     """C3D for the Sports-1M weights ported from Caffe: input BGR 0-255 minus the mean (preset "sports1m").
 
     vidlens downloads nothing: pass the ported file (e.g. c3d-pytorch's ``c3d.pickle``) as ``weights``.
     Without it the network is randomly initialised, which is only good for shapes and tests.
     """
-    model = c3d(num_classes=num_classes, dropout=dropout, weights=weights)
-    model.default_preset = "sports1m"
+    model = C3D(**kwargs)
+    model.preset = PRESETS["sports1m"]
     return model

@@ -14,15 +14,14 @@ trains on UCF101 a family of nets that differ only in the temporal depth d_i of 
 from __future__ import annotations
 
 import math
-import os
-from typing import ClassVar
+from typing import Any
 
 import torch
 from torch import nn
 
+from vidlens.models.contract import ModelSpec, VideoModel
 from vidlens.models.layers import FCHead, check_clips, init_relu_net, output_size
 from vidlens.models.registry import register_model
-from vidlens.models.weights import load_weights
 
 __all__ = [
     "C3DDepth",
@@ -42,7 +41,7 @@ _FC_WIDTH = 2048
 _POOL5_THW = (1, 4, 4)
 
 
-class C3DDepth(FCHead, nn.Module):
+class C3DDepth(FCHead, VideoModel):
     """A net of the temporal-depth study (Tran et al. 2015, section 3.2): 5 convs of depth d_i, 5 pools, 3 fc.
 
     Tran, Bourdev, Fergus, Torresani, Paluri, "Learning Spatiotemporal Features with 3D Convolutional
@@ -79,32 +78,30 @@ class C3DDepth(FCHead, nn.Module):
             at 64; 16 gives 16-32-64-64-64 for quick tests). fc6 and fc7 stay at 2048 outputs.
     """
 
-    # Public tap name -> module whose output it is (see vidlens.models.taps); conv taps are post-ReLU.
-    feature_layers: ClassVar[dict[str, str]] = {
-        "conv1": "relu1",
-        "pool1": "pool1",
-        "conv2": "relu2",
-        "pool2": "pool2",
-        "conv3": "relu3",
-        "pool3": "pool3",
-        "conv4": "relu4",
-        "pool4": "pool4",
-        "conv5": "relu5",
-        "pool5": "pool5",
-        "fc6": "relu6",
-        "fc7": "relu7",
-        "fc8": "fc8",
-    }
-    # One clip, (C, T, H, W): what fc6 is sized for.
-    input_shape: ClassVar[tuple[int, int, int, int]] = (3, 16, 112, 112)
-    paper: ClassVar[str] = (
-        'Tran, Bourdev, Fergus, Torresani, Paluri, "Learning Spatiotemporal Features with 3D Convolutional '
-        'Networks", ICCV 2015'
+    spec = ModelSpec(
+        # Tap name -> module whose output it is (see vidlens.models.taps); conv taps are post-ReLU.
+        feature_layers={
+            "conv1": "relu1",
+            "pool1": "pool1",
+            "conv2": "relu2",
+            "pool2": "pool2",
+            "conv3": "relu3",
+            "pool3": "pool3",
+            "conv4": "relu4",
+            "pool4": "pool4",
+            "conv5": "relu5",
+            "pool5": "pool5",
+            "fc6": "relu6",
+            "fc7": "relu7",
+            "fc8": "fc8",
+        },
+        classifier="fc8",
+        input_shape=(3, 16, 112, 112),  # what fc6 is sized for
+        paper='Tran, Bourdev, Fergus, Torresani, Paluri, "Learning Spatiotemporal Features with 3D '
+        'Convolutional Networks", ICCV 2015',
+        # No weights of these nets were published: "plain", as for models trained in vidlens.
+        published_preset="plain",
     )
-    # Name of the vidlens.presets preset that prepares input for this model (no ported weights exist).
-    default_preset: str = "plain"
-    # The final linear layer: what fine-tuning re-initialises for a new number of classes.
-    classifier: ClassVar[str] = "fc8"
 
     def __init__(
         self,
@@ -177,7 +174,7 @@ class C3DDepth(FCHead, nn.Module):
             x,
             f"{type(self).__name__} expects float clips shaped (N, 3, T, H, W), with T x H x W = "
             "16 x 112 x 112 as fc6 expects",
-            self.default_preset,
+            self.preset.name,
         )
         # Catch clips too small for the pools here, before torch fails with a shape error mid-network.
         size = tuple(x.shape[2:])
@@ -206,109 +203,40 @@ def _conv(in_channels: int, out_channels: int, depth: int) -> nn.Conv3d:
     return nn.Conv3d(in_channels, out_channels, kernel_size=(depth, 3, 3), padding=(depth // 2, 1, 1))
 
 
-def _c3d_depth(
-    depths: tuple[int, int, int, int, int],
-    num_classes: int,
-    dropout: float,
-    width: int,
-    weights: str | os.PathLike | None,
-) -> C3DDepth:
-    """Build a :class:`C3DDepth`, loading ``weights`` if given: what every builder below does."""
-    model = C3DDepth(depths, num_classes=num_classes, dropout=dropout, width=width)
-    if weights is not None:
-        load_weights(model, weights)
-    return model
-
-
 @register_model
-def c3d_depth1(
-    *,
-    num_classes: int = 101,
-    dropout: float = 0.5,
-    width: int = 64,
-    weights: str | os.PathLike | None = None,
-) -> C3DDepth:
+def c3d_depth1(**kwargs: Any) -> C3DDepth:
     """C3D depth-1 (Tran et al. 2015, sec. 3.2): 1x3x3 kernels, a per-frame 2D ConvNet with 3D max pools.
 
-    Args:
-        num_classes: outputs of fc8 (101: UCF101).
-        dropout: dropout after fc6 and fc7.
-        width: conv1 filters; conv2..conv5 have 2x, 4x, 4x, 4x that (64: the paper's 64-128-256-256-256).
-        weights: optional path of a state dict to load strictly (see :func:`vidlens.models.load_weights`).
+    Arguments as for :class:`C3DDepth` (``num_classes``, ``dropout``, ``width``).
     """
-    return _c3d_depth((1, 1, 1, 1, 1), num_classes, dropout, width, weights)
+    return C3DDepth((1, 1, 1, 1, 1), **kwargs)
 
 
 @register_model
-def c3d_depth3(
-    *,
-    num_classes: int = 101,
-    dropout: float = 0.5,
-    width: int = 64,
-    weights: str | os.PathLike | None = None,
-) -> C3DDepth:
-    """C3D depth-3 (Tran et al. 2015, sec. 3.2): 3x3x3 kernels in all five convs, the best of the study.
-
-    Arguments as for :func:`c3d_depth1`.
-    """
-    return _c3d_depth((3, 3, 3, 3, 3), num_classes, dropout, width, weights)
+def c3d_depth3(**kwargs: Any) -> C3DDepth:
+    """C3D depth-3 (Tran et al. 2015, sec. 3.2): 3x3x3 kernels in all five convs, the best of the study."""
+    return C3DDepth((3, 3, 3, 3, 3), **kwargs)
 
 
 @register_model
-def c3d_depth5(
-    *,
-    num_classes: int = 101,
-    dropout: float = 0.5,
-    width: int = 64,
-    weights: str | os.PathLike | None = None,
-) -> C3DDepth:
-    """C3D depth-5 (Tran et al. 2015, sec. 3.2): 5x3x3 kernels in all five convs.
-
-    Arguments as for :func:`c3d_depth1`.
-    """
-    return _c3d_depth((5, 5, 5, 5, 5), num_classes, dropout, width, weights)
+def c3d_depth5(**kwargs: Any) -> C3DDepth:
+    """C3D depth-5 (Tran et al. 2015, sec. 3.2): 5x3x3 kernels in all five convs."""
+    return C3DDepth((5, 5, 5, 5, 5), **kwargs)
 
 
 @register_model
-def c3d_depth7(
-    *,
-    num_classes: int = 101,
-    dropout: float = 0.5,
-    width: int = 64,
-    weights: str | os.PathLike | None = None,
-) -> C3DDepth:
-    """C3D depth-7 (Tran et al. 2015, sec. 3.2): 7x3x3 kernels in all five convs.
-
-    Arguments as for :func:`c3d_depth1`.
-    """
-    return _c3d_depth((7, 7, 7, 7, 7), num_classes, dropout, width, weights)
+def c3d_depth7(**kwargs: Any) -> C3DDepth:
+    """C3D depth-7 (Tran et al. 2015, sec. 3.2): 7x3x3 kernels in all five convs."""
+    return C3DDepth((7, 7, 7, 7, 7), **kwargs)
 
 
 @register_model
-def c3d_increasing(
-    *,
-    num_classes: int = 101,
-    dropout: float = 0.5,
-    width: int = 64,
-    weights: str | os.PathLike | None = None,
-) -> C3DDepth:
-    """C3D increasing (Tran et al. 2015, sec. 3.2): temporal depths 3-3-5-5-7 from conv1 to conv5.
-
-    Arguments as for :func:`c3d_depth1`.
-    """
-    return _c3d_depth((3, 3, 5, 5, 7), num_classes, dropout, width, weights)
+def c3d_increasing(**kwargs: Any) -> C3DDepth:
+    """C3D increasing (Tran et al. 2015, sec. 3.2): temporal depths 3-3-5-5-7 from conv1 to conv5."""
+    return C3DDepth((3, 3, 5, 5, 7), **kwargs)
 
 
 @register_model
-def c3d_decreasing(
-    *,
-    num_classes: int = 101,
-    dropout: float = 0.5,
-    width: int = 64,
-    weights: str | os.PathLike | None = None,
-) -> C3DDepth:
-    """C3D decreasing (Tran et al. 2015, sec. 3.2): temporal depths 7-5-5-3-3 from conv1 to conv5.
-
-    Arguments as for :func:`c3d_depth1`.
-    """
-    return _c3d_depth((7, 5, 5, 3, 3), num_classes, dropout, width, weights)
+def c3d_decreasing(**kwargs: Any) -> C3DDepth:
+    """C3D decreasing (Tran et al. 2015, sec. 3.2): temporal depths 7-5-5-3-3 from conv1 to conv5."""
+    return C3DDepth((7, 5, 5, 3, 3), **kwargs)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from vidlens.models.contract import model_spec
 from vidlens.models.registry import list_models, model_entrypoint
 from vidlens.models.taps import list_layers
 
@@ -41,7 +42,8 @@ class ModelInfo:
     description: str
     # The paper the architecture comes from.
     paper: str
-    # vidlens.presets preset that prepares input for this model.
+    # vidlens.presets preset of the architecture's published weights (spec.published_preset): what a
+    # foreign state dict loaded into it is prepared with. Randomly initialised models use "plain".
     preset: str
 
 
@@ -93,22 +95,22 @@ def describe_model(name: str) -> ModelInfo:
     builder = model_entrypoint(name)
     with torch.device("meta"):
         model = builder()
-    input_shape = getattr(model, "input_shape", None)
-    if input_shape is None:
+    spec = model_spec(model)
+    if spec is None:
         raise AttributeError(
-            f"model {name!r} ({type(model).__name__}) does not declare input_shape; add a class attribute "
-            "input_shape = (C, T, H, W) giving the clip size it expects"
+            f"model {name!r} ({type(model).__name__}) declares no contract; give its class a "
+            "spec = vidlens.models.ModelSpec(...) (see vidlens.models.contract)"
         )
     doc = (builder.__doc__ or type(model).__doc__ or "").strip()
     return ModelInfo(
         name=name,
-        input_shape=tuple(input_shape),
+        input_shape=spec.input_shape,
         params=count_parameters(model),
-        macs=count_macs(model, (1, *input_shape)),
+        macs=count_macs(model, (1, *spec.input_shape)),
         layers=tuple(list_layers(model)),
         description=doc.splitlines()[0] if doc else "",
-        paper=getattr(model, "paper", ""),
-        preset=getattr(model, "default_preset", "plain"),
+        paper=spec.paper,
+        preset=spec.published_preset,
     )
 
 

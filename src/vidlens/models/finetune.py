@@ -2,8 +2,8 @@
 
 The C3D recipe (Tran et al. 2015, section 4): take a network trained on a large dataset (Sports-1M),
 keep its convolutional (and fc6/fc7) weights, and re-initialise the last layer for the new label set
-before training on the target dataset (UCF101). Every vidlens model names its final linear layer in the
-class attribute ``classifier`` ("fc8" for C3D, "fc" for the video ResNets), which is what is renewed.
+before training on the target dataset (UCF101). Every vidlens model names its final linear layer in its
+spec (``model.spec.classifier``: "fc8" for C3D, "fc" for the video ResNets), which is what is renewed.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Literal, TypeVar
 import torch
 from torch import nn
 
-from vidlens.models.weights import WeightsMismatchError, _mismatch_report, _read_state_dict
+from vidlens.models.contract import VideoModel, model_spec
+from vidlens.models.weights import WeightsMismatchError, _mismatch_report, adopt_record, read_weights
 
 __all__ = ["PretrainedReport", "get_classifier", "load_pretrained", "reset_classifier"]
 
@@ -24,20 +25,23 @@ ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 def _classifier_path(model: nn.Module) -> str:
-    path = getattr(model, "classifier", None)
-    if not isinstance(path, str):
+    spec = model_spec(model)
+    if spec is None:
         raise AttributeError(
-            f"{type(model).__name__} does not name its classifier: add a class attribute "
-            "classifier = '<dotted path of the final nn.Linear>' (e.g. 'fc8')"
+            f"{type(model).__name__} does not name its classifier: declare its contract as a class attribute "
+            "spec = vidlens.models.ModelSpec(classifier='<dotted path of the final nn.Linear>', ...) "
+            "(see vidlens.models.contract)"
         )
-    return path
+    return spec.classifier
 
 
 def get_classifier(model: nn.Module) -> nn.Linear:
-    """The final linear layer named by ``model.classifier``."""
+    """The final linear layer named by ``model.spec.classifier``."""
     layer = model.get_submodule(_classifier_path(model))
     if not isinstance(layer, nn.Linear):
-        raise TypeError(f"{type(model).__name__}.classifier names a {type(layer).__name__}, not an nn.Linear")
+        raise TypeError(
+            f"{type(model).__name__}.spec.classifier names a {type(layer).__name__}, not an nn.Linear"
+        )
     return layer
 
 
@@ -61,6 +65,8 @@ def reset_classifier(model: ModuleT, num_classes: int) -> ModuleT:
     setattr(parent, name, new)
     if hasattr(model, "num_classes"):
         model.num_classes = num_classes
+    if isinstance(model, VideoModel):
+        model.class_names = None  # the old names belonged to the old classifier
     return model
 
 
@@ -99,7 +105,7 @@ def load_pretrained(
     ``load_pretrained(create_model("c3d", num_classes=101), "c3d_sports1m.pt")``.
     """
     path = Path(path)
-    state_dict = _read_state_dict(path, map_location)
+    state_dict, record = read_weights(path, map_location)
     if classifier not in ("auto", "keep", "reset"):
         raise ValueError(f"classifier must be 'auto', 'keep' or 'reset', got {classifier!r}")
     prefix = _classifier_path(model) + "."
@@ -126,5 +132,8 @@ def load_pretrained(
         report.reinitialised = sorted(head)
         state_dict = {k: v for k, v in state_dict.items() if k not in head}
     model.load_state_dict(state_dict, strict=False)
+    adopt_record(model, record)  # the preprocessing these features were learnt with travels on
+    if report.reinitialised:
+        model.class_names = None  # a renewed classifier has a new label set
     report.loaded = [k for k in expected if k in state_dict]
     return report

@@ -22,16 +22,15 @@ has one row per clip, as in the 3D nets.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from vidlens.models.contract import ModelSpec, VideoModel
 from vidlens.models.layers import FCHead, FrameConv2d, check_clips, init_relu_net, output_size
 from vidlens.models.registry import register_model
-from vidlens.models.weights import load_weights
 
 __all__ = [
     "EarlyFusion",
@@ -180,7 +179,7 @@ class SlowFusion(Fusion):
         )
 
 
-class FusionNet(FCHead, nn.Module):
+class FusionNet(FCHead, VideoModel):
     """The ConvNets of Karpathy et al. 2014: one AlexNet-like 2D trunk, time merged where ``fusion`` says.
 
     Karpathy, Toderici, Shetty, Leung, Sukthankar, Fei-Fei, "Large-scale Video Classification with
@@ -214,30 +213,29 @@ class FusionNet(FCHead, nn.Module):
         width: conv1 filters at the paper's proportions (96: the paper's sizes).
     """
 
-    # Public tap name -> module whose output it is (see vidlens.models.taps); conv taps are post-ReLU.
-    feature_layers: ClassVar[dict[str, str]] = {
-        "conv1": "relu1",
-        "pool1": "pool1",
-        "conv2": "relu2",
-        "pool2": "pool2",
-        "conv3": "relu3",
-        "conv4": "relu4",
-        "conv5": "relu5",
-        "pool5": "pool5",
-        "fc6": "relu6",
-        "fc7": "relu7",
-        "fc8": "fc8",
-    }
-    # One clip, (C, T, H, W): 16 frames of 112x112 (single, late and early fusion use some of them).
-    input_shape: ClassVar[tuple[int, int, int, int]] = (3, _CLIP_FRAMES, 112, 112)
-    paper: ClassVar[str] = (
-        'Karpathy, Toderici, Shetty, Leung, Sukthankar, Fei-Fei, "Large-scale Video Classification with '
-        'Convolutional Neural Networks", CVPR 2014'
+    spec = ModelSpec(
+        # Tap name -> module whose output it is (see vidlens.models.taps); conv taps are post-ReLU.
+        feature_layers={
+            "conv1": "relu1",
+            "pool1": "pool1",
+            "conv2": "relu2",
+            "pool2": "pool2",
+            "conv3": "relu3",
+            "conv4": "relu4",
+            "conv5": "relu5",
+            "pool5": "pool5",
+            "fc6": "relu6",
+            "fc7": "relu7",
+            "fc8": "fc8",
+        },
+        classifier="fc8",
+        # 16 frames of 112x112 (single, late and early fusion use some of them).
+        input_shape=(3, _CLIP_FRAMES, 112, 112),
+        paper='Karpathy, Toderici, Shetty, Leung, Sukthankar, Fei-Fei, "Large-scale Video Classification '
+        'with Convolutional Neural Networks", CVPR 2014',
+        # No weights of these nets were published: "plain", as for models trained in vidlens.
+        published_preset="plain",
     )
-    # Name of the vidlens.presets preset that prepares input for this model (no ported weights exist).
-    default_preset: str = "plain"
-    # The final linear layer: what fine-tuning re-initialises for a new number of classes.
-    classifier: ClassVar[str] = "fc8"
 
     def __init__(
         self, fusion: Fusion, *, num_classes: int = 101, dropout: float = 0.5, width: int = 48
@@ -304,7 +302,7 @@ class FusionNet(FCHead, nn.Module):
         check_clips(
             x,
             f"FusionNet ({name}) expects float clips shaped (N, 3, T, H, W), with T x H x W = 16 x 112 x 112",
-            self.default_preset,
+            self.preset.name,
         )
         frames = self.frames_seen(x.shape[2])
         # Follow H and W through the trunk (pure arithmetic, so it also runs on the meta device).
@@ -360,77 +358,31 @@ def _need_frames(t: int, needed: int, what: str) -> None:
         )
 
 
-def _fusion_net(
-    fusion: Fusion, num_classes: int, dropout: float, width: int, weights: str | os.PathLike | None
-) -> FusionNet:
-    """Build a :class:`FusionNet`, loading ``weights`` if given: what every builder below does."""
-    model = FusionNet(fusion, num_classes=num_classes, dropout=dropout, width=width)
-    if weights is not None:
-        load_weights(model, weights)
-    return model
-
-
 @register_model
-def single_frame(
-    *,
-    num_classes: int = 101,
-    dropout: float = 0.5,
-    width: int = 48,
-    weights: str | os.PathLike | None = None,
-) -> FusionNet:
+def single_frame(**kwargs: Any) -> FusionNet:
     """Single-frame ConvNet (Karpathy et al. 2014): the middle frame (8 of 16) through an AlexNet-like trunk.
 
-    Args:
-        num_classes: outputs of fc8 (101: UCF101).
-        dropout: dropout after fc6 and fc7.
-        width: conv1 filters; every layer is the paper's times width / 96 (48: half the paper's sizes).
-        weights: optional path of a state dict to load strictly (see :func:`vidlens.models.load_weights`).
+    Arguments as for :class:`FusionNet` (``num_classes``, ``dropout``, ``width``).
     """
-    return _fusion_net(SingleFrame(), num_classes, dropout, width, weights)
+    return FusionNet(SingleFrame(), **kwargs)
 
 
 @register_model
-def late_fusion(
-    *,
-    num_classes: int = 101,
-    dropout: float = 0.5,
-    width: int = 48,
-    weights: str | os.PathLike | None = None,
-) -> FusionNet:
-    """Late fusion (Karpathy et al. 2014): frames 0 and 15, two shared-weight towers merged at fc6.
-
-    Arguments as for :func:`single_frame`.
-    """
-    return _fusion_net(LateFusion(), num_classes, dropout, width, weights)
+def late_fusion(**kwargs: Any) -> FusionNet:
+    """Late fusion (Karpathy et al. 2014): frames 0 and 15, two shared-weight towers merged at fc6."""
+    return FusionNet(LateFusion(), **kwargs)
 
 
 @register_model
-def early_fusion(
-    *,
-    num_classes: int = 101,
-    dropout: float = 0.5,
-    width: int = 48,
-    window: int = 10,
-    weights: str | os.PathLike | None = None,
-) -> FusionNet:
+def early_fusion(*, window: int = 10, **kwargs: Any) -> FusionNet:
     """Early fusion (Karpathy et al. 2014): frames 3..12 stacked in conv1's channels, 2D afterwards.
 
-    Arguments as for :func:`single_frame`, and ``window``: frames stacked, centred in the clip (10 in the
-    paper; 16 takes the whole clip).
+    ``window``: frames stacked, centred in the clip (10 in the paper; 16 takes the whole clip).
     """
-    return _fusion_net(EarlyFusion(window), num_classes, dropout, width, weights)
+    return FusionNet(EarlyFusion(window), **kwargs)
 
 
 @register_model
-def slow_fusion(
-    *,
-    num_classes: int = 101,
-    dropout: float = 0.5,
-    width: int = 48,
-    weights: str | os.PathLike | None = None,
-) -> FusionNet:
-    """Slow fusion (Karpathy et al. 2014): all 16 frames, merged 16 -> 4 -> 2 -> 1 by 3D conv1..conv3.
-
-    Arguments as for :func:`single_frame`.
-    """
-    return _fusion_net(SlowFusion(), num_classes, dropout, width, weights)
+def slow_fusion(**kwargs: Any) -> FusionNet:
+    """Slow fusion (Karpathy et al. 2014): all 16 frames, merged 16 -> 4 -> 2 -> 1 by 3D conv1..conv3."""
+    return FusionNet(SlowFusion(), **kwargs)

@@ -30,7 +30,7 @@ def check_clips(x: torch.Tensor, expected: str, preset: str) -> None:
     Args:
         x: the model input.
         expected: the start of the message, e.g. "C3DDepth expects float clips shaped (N, 3, T, H, W)".
-        preset: the model's ``default_preset``, named in the hint for uint8 frames.
+        preset: the name of the model's preset (``model.preset.name``), named in the hint for uint8 frames.
 
     Raises:
         ValueError: ``x`` is not 5-D with 3 channels (with a hint for a missing batch dimension and for
@@ -44,13 +44,13 @@ def check_clips(x: torch.Tensor, expected: str, preset: str) -> None:
         elif x.ndim >= 4 and x.shape[-1] == 3:
             hint = (
                 "; this looks like channels-last frames (..., T, H, W, 3): convert them with "
-                "vidlens.presets.get_preset(model.default_preset).normalize(frames)"
+                "model.preset.normalize(frames)"
             )
         raise ValueError(f"{expected}; got shape {tuple(x.shape)}{hint}")
     if not x.is_floating_point():
         raise TypeError(
-            f"{expected}; got dtype {x.dtype}: convert uint8 frames with "
-            f"vidlens.presets.get_preset({preset!r}).normalize(frames)"
+            f"{expected}; got dtype {x.dtype}: convert uint8 frames with model.preset.normalize(frames) "
+            f"(this model's preset: vidlens.presets.get_preset({preset!r}).normalize(frames))"
         )
 
 
@@ -95,7 +95,7 @@ class FrameMaxPool2d(nn.MaxPool2d):
 
 def init_relu_net(model: nn.Module) -> None:
     """He et al. 2015 (Kaiming) init for conv and linear layers followed by ReLUs, with zero biases; the
-    classifier named by ``model.classifier`` gets N(0, 0.01), so that the first logits are near zero and the
+    classifier named by ``model.spec.classifier`` gets N(0, 0.01), so that the first logits are near zero and the
     initial loss is about log(num_classes)."""
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Conv3d)):
@@ -106,7 +106,7 @@ def init_relu_net(model: nn.Module) -> None:
             continue
         if m.bias is not None:
             nn.init.zeros_(m.bias)
-    nn.init.normal_(model.get_submodule(model.classifier).weight, std=0.01)
+    nn.init.normal_(model.get_submodule(model.spec.classifier).weight, std=0.01)
 
 
 class FCHead:

@@ -22,16 +22,16 @@ motion), the GRU's fully connected products are replaced by 2D convolutions, so 
 
 from __future__ import annotations
 
-import os
+import dataclasses
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any
 
 import torch
 from torch import nn
 
+from vidlens.models.contract import ModelSpec, VideoModel
 from vidlens.models.layers import FrameConv2d, FrameMaxPool2d, check_clips
 from vidlens.models.registry import register_model
-from vidlens.models.weights import load_weights
 
 __all__ = ["GRURCN", "ConvGRU", "ConvGRUCell", "gru_rcn"]
 
@@ -121,7 +121,7 @@ class ConvGRU(nn.Module):
         return torch.stack(states, dim=2)  # (N, C_h, T, H, W)
 
 
-class GRURCN(nn.Module):
+class GRURCN(VideoModel):
     """GRU-RCN of Ballas et al. 2016: a per-frame 2D ConvNet with convolutional GRUs on its feature maps.
 
     Ballas, Yao, Pal, Courville, "Delving Deeper into Convolutional Networks for Learning Video
@@ -158,18 +158,29 @@ class GRURCN(nn.Module):
         dropout: dropout probability before fc.
     """
 
-    # feature_layers is per instance (tap name -> module path): it lists the gru{k} taps of the levels built.
-    feature_layers: dict[str, str]
-    # One clip, (C, T, H, W); any T >= 1 and H, W >= 2**max(levels) run (see size_agnostic).
-    input_shape: ClassVar[tuple[int, int, int, int]] = (3, 16, 112, 112)
-    # Global average pooling before fc: clips of other sizes give logits too.
-    size_agnostic: ClassVar[bool] = True
-    paper: ClassVar[str] = (
-        'Ballas, Yao, Pal, Courville, "Delving Deeper into Convolutional Networks for Learning Video '
-        'Representations", ICLR 2016'
+    # The taps of the default levels (3, 4); each instance derives its own spec for the levels it builds.
+    spec = ModelSpec(
+        feature_layers={
+            "conv1": "relu1",
+            "pool1": "pool1",
+            "conv2": "relu2",
+            "pool2": "pool2",
+            "conv3": "relu3",
+            "pool3": "pool3",
+            "conv4": "relu4",
+            "pool4": "pool4",
+            "gru3": "gru3",
+            "gru4": "gru4",
+            "fc": "fc",
+        },
+        classifier="fc",
+        # Any T >= 1 and H, W >= 2**max(levels) run (global average pooling before fc).
+        input_shape=(3, 16, 112, 112),
+        paper='Ballas, Yao, Pal, Courville, "Delving Deeper into Convolutional Networks for Learning Video '
+        'Representations", ICLR 2016',
+        published_preset="plain",
+        size_agnostic=True,
     )
-    default_preset: str = "plain"
-    classifier: ClassVar[str] = "fc"
 
     def __init__(
         self,
@@ -228,11 +239,12 @@ class GRURCN(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.fc = nn.Linear(sum(hidden), num_classes)
 
-        self.feature_layers = {}
+        taps: dict[str, str] = {}
         for k in range(1, len(stage_channels) + 1):
-            self.feature_layers |= {f"conv{k}": f"relu{k}", f"pool{k}": f"pool{k}"}  # 5D, after the ReLU
-        self.feature_layers |= {f"gru{k}": f"gru{k}" for k in levels}  # hidden states (N, C_h, T, H, W)
-        self.feature_layers["fc"] = "fc"
+            taps |= {f"conv{k}": f"relu{k}", f"pool{k}": f"pool{k}"}  # 5D, after the ReLU
+        taps |= {f"gru{k}": f"gru{k}" for k in levels}  # hidden states (N, C_h, T, H, W)
+        taps["fc"] = "fc"
+        self.spec = dataclasses.replace(type(self).spec, feature_layers=taps)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -283,7 +295,7 @@ class GRURCN(nn.Module):
             f"GRU-RCN expects float clips shaped (N, 3, T, H, W) with T >= 1 and H, W >= {min_side} "
             f"(pool{self.levels[-1]} halves the frames {self.levels[-1]} times; native 16x112x112)"
         )
-        check_clips(x, expected, self.default_preset)
+        check_clips(x, expected, self.preset.name)
         t, h, w = x.shape[2:]
         if t < 1 or min(h, w) < min_side:
             raise ValueError(
@@ -293,35 +305,10 @@ class GRURCN(nn.Module):
 
 
 @register_model
-def gru_rcn(
-    *,
-    num_classes: int = 101,
-    width: int = 64,
-    levels: Sequence[int] = (3, 4),
-    hidden_channels: int | Sequence[int] | None = None,
-    stacked: bool = False,
-    dropout: float = 0.5,
-    weights: str | os.PathLike | None = None,
-) -> GRURCN:
+def gru_rcn(**kwargs: Any) -> GRURCN:
     """GRU-RCN (Ballas et al. 2016): per-frame 2D ConvNet, convolutional GRUs on its pool3 and pool4 maps.
 
-    Args:
-        num_classes: outputs of fc (101: UCF101).
-        width: channels of the first trunk convolution (stage k has ``width * 2**(k-1)``).
-        levels: trunk stages whose pooled maps get a ConvGRU (see :class:`GRURCN`).
-        hidden_channels: hidden channels per level; None: as many as the maps it reads.
-        stacked: bottom-up connections between levels (the paper's Stacked GRU-RCN).
-        dropout: dropout before fc.
-        weights: optional path of a state dict to load strictly (see :func:`vidlens.models.load_weights`).
+    Arguments as for :class:`GRURCN` (``num_classes``, ``width``, ``levels``, ``hidden_channels``,
+    ``stacked``, ``dropout``).
     """
-    model = GRURCN(
-        num_classes=num_classes,
-        width=width,
-        levels=levels,
-        hidden_channels=hidden_channels,
-        stacked=stacked,
-        dropout=dropout,
-    )
-    if weights is not None:
-        load_weights(model, weights)
-    return model
+    return GRURCN(**kwargs)

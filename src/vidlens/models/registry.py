@@ -1,21 +1,30 @@
 """Model registry: a module-level dict of builder functions, filled by ``@register_model``.
 
-A builder is a plain function named after the model that takes keyword-only arguments and returns an
-``nn.Module``::
+A builder is a plain function named after the model that passes its keyword arguments to the model
+class, as timm's are; the decorator adds ``weights=`` (a state dict to load, see
+:func:`vidlens.models.load_weights`) to every builder, so no builder repeats it::
 
     @register_model
-    def c3d(*, num_classes: int = 487, dropout: float = 0.5, weights=None) -> C3D: ...
+    def c3d_depth3(**kwargs: Any) -> C3DDepth:
+        "C3D depth-3 (Tran et al. 2015, sec. 3.2): 3x3x3 kernels in all five convs."
+        return C3DDepth((3, 3, 3, 3, 3), **kwargs)
 
-    model = create_model("c3d", num_classes=101)
-    list_models("c3d*")  # ['c3d', 'c3d_sports1m']
+    model = create_model("c3d_depth3", num_classes=4, width=16)
+    model = create_model("c3d", weights="c3d.pickle")  # foreign weights: model.preset becomes sports1m
+    list_models("c3d*")  # ['c3d', 'c3d_decreasing', 'c3d_depth1', ...]
+
+To build the model a user means from a run directory, a vidlens export or a foreign file, with its
+preset and class names, use :func:`vidlens.models.load_model`.
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
+import os
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from torch import nn
 
@@ -60,16 +69,30 @@ def unknown_name_error(kind: str, name: str, choices: Iterable[str], hint: str =
 
 
 def register_model(fn: BuilderT) -> BuilderT:
-    """Decorator: register the builder ``fn`` under its own name (``fn.__name__``) and return it unchanged."""
+    """Decorator: register the builder ``fn`` under its own name (``fn.__name__``).
+
+    Returns ``fn`` with one keyword added, ``weights=None``: a state dict loaded strictly into the model
+    once it is built (see :func:`vidlens.models.load_weights`, which also sets ``model.preset``).
+    """
     name = fn.__name__
-    if name in _model_entrypoints and _model_entrypoints[name] is not fn:
-        existing = _model_entrypoints[name]
+    existing = _model_entrypoints.get(name)
+    if existing is not None and getattr(existing, "__wrapped__", None) is not fn:
         raise ValueError(
             f"a model called {name!r} is already registered (by {existing.__module__}.{existing.__qualname__}); "
             "give the new builder function a different name"
         )
-    _model_entrypoints[name] = fn
-    return fn
+
+    @functools.wraps(fn)
+    def builder(*, weights: str | os.PathLike | None = None, **kwargs: Any) -> nn.Module:
+        model = fn(**kwargs)
+        if weights is not None:
+            from vidlens.models.weights import load_weights
+
+            load_weights(model, weights)
+        return model
+
+    _model_entrypoints[name] = builder
+    return builder  # type: ignore[return-value]
 
 
 def list_models(pattern: str | None = None) -> list[str]:
@@ -90,6 +113,7 @@ def model_entrypoint(name: str) -> Callable[..., nn.Module]:
         ) from None
 
 
-def create_model(name: str, **kwargs) -> nn.Module:
-    """Build the registered model ``name``; keyword arguments go to its builder (e.g. ``num_classes=101``)."""
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build the registered model ``name``; keyword arguments go to its builder (e.g. ``num_classes=101``,
+    ``weights="c3d.pickle"``)."""
     return model_entrypoint(name)(**kwargs)

@@ -27,16 +27,15 @@ the tensors as they were produced; ReLUs have no parameters, so state dicts are 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import Any
 
 import torch
 from torch import nn
 
+from vidlens.models.contract import ModelSpec, VideoModel
 from vidlens.models.layers import check_clips
 from vidlens.models.registry import register_model
-from vidlens.models.weights import load_weights
 
 __all__ = [
     "BasicBlock",
@@ -205,7 +204,7 @@ class BasicBlock(nn.Module):
         return self.relu(out + shortcut)  # not in place: hooks on conv2 keep their output
 
 
-class VideoResNet(nn.Module):
+class VideoResNet(VideoModel):
     """Residual 3D ConvNet of Tran et al. 2018 (R3D, MC3, R(2+1)D), with torchvision's module layout.
 
     Tran, Wang, Torresani, Ray, LeCun, Paluri, "A Closer Look at Spatiotemporal Convolutions for Action
@@ -223,27 +222,26 @@ class VideoResNet(nn.Module):
         num_classes: outputs of fc; 400 for Kinetics-400.
     """
 
-    # Public tap name -> module whose output it is; stages end with a ReLU, so these are activations.
-    feature_layers: ClassVar[dict[str, str]] = {
-        "stem": "stem",
-        "layer1": "layer1",
-        "layer2": "layer2",
-        "layer3": "layer3",
-        "layer4": "layer4",
-        "avgpool": "avgpool",
-        "fc": "fc",
-    }
-    # One clip, (C, T, H, W), as trained on Kinetics-400 (any size works: see size_agnostic).
-    input_shape: ClassVar[tuple[int, int, int, int]] = (3, 16, 112, 112)
-    # Adaptive average pooling before fc: clips of any T x H x W give logits.
-    size_agnostic: ClassVar[bool] = True
-    paper: ClassVar[str] = (
-        'Tran, Wang, Torresani, Ray, LeCun, Paluri, "A Closer Look at Spatiotemporal Convolutions for '
-        'Action Recognition", CVPR 2018'
+    spec = ModelSpec(
+        # Tap name -> module whose output it is; stages end with a ReLU, so these are activations.
+        feature_layers={
+            "stem": "stem",
+            "layer1": "layer1",
+            "layer2": "layer2",
+            "layer3": "layer3",
+            "layer4": "layer4",
+            "avgpool": "avgpool",
+            "fc": "fc",
+        },
+        classifier="fc",
+        input_shape=(3, 16, 112, 112),  # as trained on Kinetics-400
+        paper='Tran, Wang, Torresani, Ray, LeCun, Paluri, "A Closer Look at Spatiotemporal Convolutions for '
+        'Action Recognition", CVPR 2018',
+        # torchvision's Kinetics-400 weights: RGB in [0, 1], Kinetics mean/std.
+        published_preset="kinetics400",
+        # Adaptive average pooling before fc: clips of any T x H x W give logits.
+        size_agnostic=True,
     )
-    # torchvision's Kinetics-400 weights: RGB in [0, 1], Kinetics mean/std (vidlens.presets).
-    default_preset: str = "kinetics400"
-    classifier: ClassVar[str] = "fc"
 
     def __init__(
         self,
@@ -330,7 +328,7 @@ class VideoResNet(nn.Module):
             f"{type(self).__name__} expects float clips shaped (N, 3, T, H, W) (trained on 16x112x112; "
             "any T, H, W >= 1 run)"
         )
-        check_clips(x, expected, self.default_preset)
+        check_clips(x, expected, self.preset.name)
         if min(x.shape[2:]) < 1:
             raise ValueError(f"{expected}; got an empty clip of shape {tuple(x.shape)}")
 
@@ -338,35 +336,20 @@ class VideoResNet(nn.Module):
 # --- builders ----------------------------------------------------------------------------------------------
 
 
-def _video_resnet(
-    stem: Callable[[], nn.Module],
-    conv_makers: Sequence[ConvBuilder],
-    num_classes: int,
-    weights: str | os.PathLike | None,
-) -> VideoResNet:
-    model = VideoResNet(stem=stem, conv_makers=conv_makers, num_classes=num_classes)
-    if weights is not None:
-        load_weights(model, weights)
-    return model
-
-
 @register_model
-def r3d_18(*, num_classes: int = 400, weights: str | os.PathLike | None = None) -> VideoResNet:
+def r3d_18(**kwargs: Any) -> VideoResNet:
     """R3D-18 (Tran et al. 2018): 18-layer ResNet of 3x3x3 convolutions; 33.4 M parameters, 40.7 G MACs.
 
     Kinetics-400 recipe of torchvision's weights: frames resized to 128x171, centre crop 112, 16-frame clips,
     RGB in [0, 1] normalised with the Kinetics mean/std of the "kinetics400" preset. vidlens downloads
     nothing: pass a state dict saved from torchvision as ``weights`` (else: random initialisation).
-
-    Args:
-        num_classes: outputs of fc (400: Kinetics-400).
-        weights: optional path of a state dict to load strictly (see :func:`vidlens.models.load_weights`).
+    ``num_classes``: outputs of fc (400: Kinetics-400).
     """
-    return _video_resnet(BasicStem, [Conv3DSimple] * 4, num_classes, weights)
+    return VideoResNet(stem=BasicStem, conv_makers=[Conv3DSimple] * 4, **kwargs)
 
 
 @register_model
-def mc3_18(*, num_classes: int = 400, weights: str | os.PathLike | None = None) -> VideoResNet:
+def mc3_18(**kwargs: Any) -> VideoResNet:
     """MC3-18 (Tran et al. 2018): 3x3x3 convolutions in layer1, 1x3x3 after; 11.7 M parameters, 43.3 G MACs.
 
     Mixed convolutions: motion is modelled early (stem and layer1), layers 2-4 convolve space only and
@@ -375,16 +358,13 @@ def mc3_18(*, num_classes: int = 400, weights: str | os.PathLike | None = None) 
     Kinetics-400 recipe of torchvision's weights: frames resized to 128x171, centre crop 112, 16-frame clips,
     RGB in [0, 1] normalised with the Kinetics mean/std of the "kinetics400" preset. vidlens downloads
     nothing: pass a state dict saved from torchvision as ``weights`` (else: random initialisation).
-
-    Args:
-        num_classes: outputs of fc (400: Kinetics-400).
-        weights: optional path of a state dict to load strictly (see :func:`vidlens.models.load_weights`).
+    ``num_classes``: outputs of fc (400: Kinetics-400).
     """
-    return _video_resnet(BasicStem, [Conv3DSimple] + [Conv3DNoTemporal] * 3, num_classes, weights)
+    return VideoResNet(stem=BasicStem, conv_makers=[Conv3DSimple] + [Conv3DNoTemporal] * 3, **kwargs)
 
 
 @register_model
-def r2plus1d_18(*, num_classes: int = 400, weights: str | os.PathLike | None = None) -> VideoResNet:
+def r2plus1d_18(**kwargs: Any) -> VideoResNet:
     """R(2+1)D-18 (Tran et al. 2018): each 3x3x3 convolution split into 1x3x3 + 3x1x1; 31.5 M parameters.
 
     The factorisation doubles the non-linearities at the same parameter count and eases optimisation
@@ -393,9 +373,6 @@ def r2plus1d_18(*, num_classes: int = 400, weights: str | os.PathLike | None = N
     Kinetics-400 recipe of torchvision's weights: frames resized to 128x171, centre crop 112, 16-frame clips,
     RGB in [0, 1] normalised with the Kinetics mean/std of the "kinetics400" preset. vidlens downloads
     nothing: pass a state dict saved from torchvision as ``weights`` (else: random initialisation).
-
-    Args:
-        num_classes: outputs of fc (400: Kinetics-400).
-        weights: optional path of a state dict to load strictly (see :func:`vidlens.models.load_weights`).
+    ``num_classes``: outputs of fc (400: Kinetics-400).
     """
-    return _video_resnet(R2Plus1dStem, [Conv2Plus1D] * 4, num_classes, weights)
+    return VideoResNet(stem=R2Plus1dStem, conv_makers=[Conv2Plus1D] * 4, **kwargs)

@@ -1,6 +1,6 @@
 """Feature taps: read the output of named layers during a forward pass.
 
-A model names its public layers in a class attribute ``feature_layers`` (tap name -> module path), e.g.
+A model names its public layers in its spec (``model.spec.feature_layers``: tap name -> module path), e.g.
 C3D's ``"fc6": "relu6"``: the fc6 activation after its ReLU, as the original Caffe C3D tool extracted it.
 Any dotted module path (``"conv5b"``, ``"layer4.1.conv2"``) works as well, on any ``nn.Module``::
 
@@ -20,29 +20,29 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from vidlens.models.contract import model_spec
 from vidlens.models.registry import unknown_name_error
 
 __all__ = ["FeatureTaps", "extract", "get_layer", "list_layers"]
 
 
 def list_layers(model: nn.Module) -> list[str]:
-    """Names :func:`get_layer` accepts for ``model``: its tap names (``feature_layers``), in data-flow order.
-
-    For a model without ``feature_layers``, the dotted paths of all its submodules.
-    """
-    feature_layers = getattr(model, "feature_layers", None)
-    if feature_layers:
-        return list(feature_layers)
+    """Names :func:`get_layer` accepts for ``model``: its tap names (``spec.feature_layers``), in data-flow
+    order. For a model without a spec (a user's own), the dotted paths of all its submodules."""
+    spec = model_spec(model)
+    if spec is not None and spec.feature_layers:
+        return spec.layers
     return [name for name, _ in model.named_modules() if name]
 
 
 def get_layer(model: nn.Module, name: str) -> nn.Module:
-    """The module whose output is the layer ``name``: a tap name of ``model.feature_layers``, else a path.
+    """The module whose output is the layer ``name``: a tap name of ``model.spec``, else a module path.
 
     Tap names take precedence over module paths spelled the same: C3D's ``"fc6"`` is the output of
     ``relu6``; the linear layer itself remains ``model.fc6``.
     """
-    path = getattr(model, "feature_layers", {}).get(name, name)
+    spec = model_spec(model)
+    path = spec.feature_layers.get(name, name) if spec is not None else name
     try:
         return model.get_submodule(path)
     except AttributeError:

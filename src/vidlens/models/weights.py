@@ -9,21 +9,44 @@ Files written by other projects load as they are: a state dict wrapped in a chec
 ``nn.DataParallel`` adds (and ``"_orig_mod."`` from ``torch.compile``) is stripped. The C3D Sports-1M
 weights of the c3d-pytorch port (``c3d.pickle``, keys ``conv1.weight`` ... ``fc8.bias``) load into
 :class:`vidlens.models.C3D` key for key.
+
+What travels with the weights. Files vidlens writes (:func:`save_weights`, a run's ``model.pt`` and
+``checkpoint.pt``) record the model's preprocessing recipe (``model.preset``) and class names next to the
+tensors: ``.pt`` files hold ``{"state_dict": ..., "vidlens": {"preset": ..., "class_names": ...}}``, and
+``.safetensors`` files keep the same record as JSON in their metadata. Loading such a file gives both back
+to the model. A foreign state dict records nothing; the model then gets the recipe of its architecture's
+published weights (``model.spec.published_preset``: ``sports1m`` for C3D, ``kinetics400`` for the video
+ResNets), which is what such files were trained with.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
-__all__ = ["UnsafeCheckpointError", "WeightsMismatchError", "load_weights", "save_weights"]
+from vidlens.models.contract import model_spec
+from vidlens.presets import PRESETS, Preset, resolve_preset
+
+__all__ = [
+    "UnsafeCheckpointError",
+    "WeightsMismatchError",
+    "WeightsRecord",
+    "adopt_record",
+    "load_state",
+    "load_weights",
+    "read_weights",
+    "save_weights",
+    "weights_payload",
+]
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
@@ -33,6 +56,9 @@ _SAFETENSORS_SUFFIX = ".safetensors"
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
 # Prefixes added by wrappers around the model: nn.DataParallel / DistributedDataParallel, torch.compile.
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+# Key of the record vidlens keeps next to the state dict (and in .safetensors metadata).
+_RECORD_KEY = "vidlens"
+_RECORD_FORMAT = 1
 # Longest list of keys an error message spells out; the rest are counted.
 _MAX_LISTED = 20
 
@@ -70,7 +96,22 @@ def load_weights(
         WeightsMismatchError: ``strict`` is True and keys or shapes differ.
     """
     path = Path(path)
-    state_dict = _read_state_dict(path, map_location)
+    state_dict, record = read_weights(path, map_location)
+    return load_state(model, state_dict, record, source=path, strict=strict)
+
+
+def load_state(
+    model: ModuleT,
+    state_dict: Mapping[str, torch.Tensor],
+    record: WeightsRecord | None,
+    *,
+    source: str | os.PathLike,
+    strict: bool = True,
+) -> ModuleT:
+    """:func:`load_weights` for a state dict and record already read with :func:`read_weights` from
+    ``source`` (named in errors): checks keys and shapes, loads, and adopts the record (:func:`adopt_record`)."""
+    path = Path(source)
+    state_dict = dict(state_dict)
     expected = model.state_dict()
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
@@ -87,36 +128,109 @@ def load_weights(
                 "current values); e.g. for a different number of classes, build the model with the new "
                 "num_classes and load with strict=False so the classifier (fc8) stays freshly initialised."
             )
-        warnings.warn(report + "\nstrict=False: loaded the matching tensors only.", stacklevel=2)
+        warnings.warn(report + "\nstrict=False: loaded the matching tensors only.", stacklevel=3)
         skipped = set(unexpected) | {k for k, _, _ in wrong_shape}
         state_dict = {k: v for k, v in state_dict.items() if k not in skipped}
     model.load_state_dict(state_dict, strict=strict)
+    adopt_record(model, record)
     return model
 
 
+@dataclass(frozen=True)
+class WeightsRecord:
+    """What a file written by vidlens says about its weights, besides the tensors."""
+
+    # How input must be prepared for these weights.
+    preset: Preset
+    # Names of the classifier's outputs, in order; None when the weights came without them.
+    class_names: list[str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": _RECORD_FORMAT, "preset": self.preset.to_dict(), "class_names": self.class_names}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], path: Path) -> WeightsRecord:
+        try:
+            preset = Preset.from_dict(data["preset"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(
+                f"{str(path)!r} holds an unreadable vidlens record ({err}); re-save it"
+            ) from None
+        names = data.get("class_names")
+        return cls(preset, list(names) if names is not None else None)
+
+
+def adopt_record(model: nn.Module, record: WeightsRecord | None) -> None:
+    """Give ``model`` the preset and class names that travel with weights just loaded into it.
+
+    ``record`` is what a vidlens file stored; ``None`` (a foreign state dict) gives the preset of the
+    architecture's published weights (``model.spec.published_preset``) and no class names. A model
+    without a :class:`~vidlens.models.contract.ModelSpec` keeps its own settings for foreign files.
+    """
+    if record is not None:
+        model.preset = record.preset
+        model.class_names = record.class_names
+        return
+    spec = model_spec(model)
+    if spec is not None:
+        model.preset = PRESETS[spec.published_preset]
+        model.class_names = None
+
+
+def weights_payload(
+    state_dict: Mapping[str, torch.Tensor], *, preset: Preset, class_names: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """What a vidlens ``.pt`` file holds: ``{"state_dict": ..., "vidlens": record}``, tensors on the CPU.
+
+    The record keeps the preset and class names that travel with the weights (see :func:`read_weights`).
+    """
+    record = WeightsRecord(preset, list(class_names) if class_names is not None else None)
+    return {
+        "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
+        _RECORD_KEY: record.to_dict(),
+    }
+
+
 def save_weights(model: nn.Module, path: str | os.PathLike) -> Path:
-    """Write ``model.state_dict()`` to ``path`` (``.pt``/``.pth`` via ``torch.save``, or ``.safetensors``)."""
+    """Write ``model``'s weights with its preset and class names to ``path``: a ``.pt``/``.pth`` file
+    (``torch.save`` of :func:`weights_payload`) or ``.safetensors`` (the record as JSON metadata)."""
     path = Path(path)
     suffix = path.suffix.lower()
-    state_dict = model.state_dict()
     if suffix == _SAFETENSORS_SUFFIX:
         save_file = _safetensors_torch().save_file
-        save_file({k: v.detach().contiguous() for k, v in state_dict.items()}, str(path))
+        tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        save_file(tensors, str(path), metadata={_RECORD_KEY: json.dumps(_record_of(model).to_dict())})
     elif suffix in (".pt", ".pth"):
-        torch.save(state_dict, path)
+        record = _record_of(model)
+        torch.save(
+            weights_payload(model.state_dict(), preset=record.preset, class_names=record.class_names), path
+        )
     else:
         raise ValueError(f"cannot save weights to {str(path)!r}: use a .pt, .pth or .safetensors file name")
     return path
 
 
-def _read_state_dict(path: Path, map_location: str | torch.device) -> dict[str, torch.Tensor]:
-    """The state dict stored at ``path``: unwrapped from a checkpoint dict, wrapper prefixes stripped."""
+def _record_of(model: nn.Module) -> WeightsRecord:
+    names = getattr(model, "class_names", None)
+    return WeightsRecord(resolve_preset(model), list(names) if names is not None else None)
+
+
+def read_weights(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> tuple[dict[str, torch.Tensor], WeightsRecord | None]:
+    """The state dict stored at ``path`` (unwrapped from a checkpoint dict, wrapper prefixes stripped)
+    and the vidlens record next to it (``None`` for a foreign file)."""
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {str(path)!r}")
     suffix = path.suffix.lower()
+    record: Mapping[str, Any] | None = None
     if suffix == _SAFETENSORS_SUFFIX:
-        load_file = _safetensors_torch().load_file
-        obj = load_file(str(path), device=str(torch.device(map_location)))
+        safetensors = _safetensors_torch()
+        obj = safetensors.load_file(str(path), device=str(torch.device(map_location)))
+        with safetensors.safe_open(str(path), framework="pt") as f:
+            text = (f.metadata() or {}).get(_RECORD_KEY)
+        record = json.loads(text) if text else None
     elif suffix in _TORCH_SUFFIXES:
         try:
             obj = torch.load(path, map_location=map_location, weights_only=True)
@@ -127,12 +241,15 @@ def _read_state_dict(path: Path, map_location: str | torch.device) -> dict[str, 
                 "a weights file. If the file is yours, re-save just the weights: "
                 "torch.save(model.state_dict(), 'weights.pt') or vidlens.models.save_weights(model, path)."
             ) from e
+        if isinstance(obj, Mapping) and isinstance(obj.get(_RECORD_KEY), Mapping):
+            record = obj[_RECORD_KEY]
     else:
         raise ValueError(
             f"cannot read weights from {str(path)!r}: unknown file type {suffix!r}; "
             f"supported: {', '.join((*_TORCH_SUFFIXES, _SAFETENSORS_SUFFIX))}"
         )
-    return _strip_prefixes(_unwrap(obj, path))
+    state_dict = _strip_prefixes(_unwrap(obj, path))
+    return state_dict, WeightsRecord.from_dict(record, path) if record is not None else None
 
 
 def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
