@@ -22,7 +22,6 @@ be decoded is listed in ``missing_videos`` and left out of the video metrics rat
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -54,6 +53,7 @@ from vidlens.runs import (
     select_device,
 )
 from vidlens.video import Size
+from vidlens.viz import confusion_figure, save_figure, text_table
 
 __all__ = [
     "CONFUSION",
@@ -265,13 +265,7 @@ def format_table(results: Mapping[str, EvalResult] | Iterable[tuple[str, EvalRes
         (name, f"{100 * r.clip_hit1:.1f}", f"{100 * r.video_hit1:.1f}", f"{100 * r.video_hit5:.1f}")
         for name, r in rows
     ]
-    widths = [max(len(row[i]) for row in [header, *cells]) for i in range(len(header))]
-    lines = []
-    for row in [header, *cells]:
-        first = row[0].ljust(widths[0])
-        lines.append("  ".join([first, *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))]))
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return text_table(header, cells)
 
 
 def _per_class(confusion: np.ndarray, classes: Sequence[str]) -> dict[str, float | None]:
@@ -584,8 +578,7 @@ def evaluate_run(
         atomic_write(run_dir / METRICS, lambda tmp: tmp.write_text(text))
         which = subset if videos.layout == "folders" else f"split {split} {subset}"
         title = f"{config.model} on {Path(data).name} ({which}): video hit@1 {100 * result.video_hit1:.1f}%"
-        figure = plot_confusion(result.confusion, classes, title=title)
-        atomic_write(run_dir / CONFUSION, lambda tmp: figure.savefig(tmp, format="png", dpi=100))
+        save_figure(confusion_figure(result.confusion, classes, title=title), run_dir / CONFUSION)
     return result
 
 
@@ -595,49 +588,6 @@ def evaluate_run(
 
 
 def plot_confusion(confusion: np.ndarray, classes: Sequence[str], *, title: str = ""):
-    """A matplotlib Figure of a confusion matrix with rows normalised to sum to 1 (recall per class).
-
-    Rows are true classes, columns predicted ones, class names on both axes. The figure grows with the
-    number of classes (up to 18 inches) and the tick labels shrink to fit their cells, so all 101 UCF101
-    names stay readable; past the point where a name would be under 3 points, class indices are shown every
-    few rows instead. Cells carry their percentage up to 12 classes. Uses matplotlib's object API (Agg), no
-    pyplot state: save with ``fig.savefig(path)``.
-    """
-    from matplotlib.figure import Figure
-
-    confusion = np.asarray(confusion)
-    n = len(classes)
-    if confusion.shape != (n, n):
-        raise ValueError(f"confusion must be shaped ({n}, {n}) for {n} classes, got {confusion.shape}")
-    totals = confusion.sum(axis=1, keepdims=True)  # (C, 1)
-    rates = np.divide(confusion, totals, out=np.zeros(confusion.shape), where=totals > 0)  # (C, C)
-
-    side = min(max(5.0, 3.0 + 0.14 * n), 18.0)  # inches
-    fig = Figure(figsize=(side + 1.2, side), layout="constrained")
-    ax = fig.add_subplot()
-    image = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
-    fig.colorbar(image, ax=ax, shrink=0.8, label="fraction of the true class")
-    cell_pt = 0.7 * side * 72 / n  # points per row, the axes taking about 70% of the figure
-    fontsize = min(9.0, 0.8 * cell_pt)
-    if fontsize >= 3.0:
-        ticks = np.arange(n)
-        ax.set_xticks(ticks, list(classes), rotation=90, fontsize=fontsize)
-        ax.set_yticks(ticks, list(classes), fontsize=fontsize)
-    else:
-        step = math.ceil(n / 20)
-        ticks = np.arange(0, n, step)
-        ax.set_xticks(ticks, [str(i) for i in ticks], fontsize=7)
-        ax.set_yticks(ticks, [str(i) for i in ticks], fontsize=7)
-    if n <= 12:
-        for i in range(n):
-            for j in range(n):
-                if confusion[i, j]:
-                    colour = "white" if rates[i, j] > 0.5 else "black"
-                    ax.text(
-                        j, i, f"{100 * rates[i, j]:.0f}", ha="center", va="center", color=colour, fontsize=8
-                    )
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    if title:
-        ax.set_title(title, fontsize=10)
-    return fig
+    """A matplotlib Figure of a row-normalised confusion matrix: :func:`vidlens.viz.confusion_figure`, which
+    draws it (this name stays for existing callers). Save it with :func:`vidlens.viz.save_figure`."""
+    return confusion_figure(confusion, classes, title=title)

@@ -207,32 +207,19 @@ def _complexity(model_name: str, kwargs: dict[str, Any], num_classes: int) -> tu
 
 def _figure(result: ExperimentResult, path: Path) -> None:
     """Bars of test accuracy per model, next to each model's training loss per epoch."""
-    import matplotlib
+    from vidlens.viz import reproduction_figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = [r.label for r in result.rows]
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(12, 4.5))
-    x = range(len(labels))
-    ax_acc.bar([i - 0.2 for i in x], [100 * r.clip_hit1 for r in result.rows], width=0.4, label="clip hit@1")
-    ax_acc.bar(
-        [i + 0.2 for i in x], [100 * r.video_hit1 for r in result.rows], width=0.4, label="video hit@1"
-    )
-    ax_acc.axhline(100 / 4, color="grey", linestyle="--", linewidth=1, label="chance")
-    ax_acc.set_xticks(list(x), labels, rotation=30, ha="right")
-    ax_acc.set_ylabel("test accuracy (%)")
-    ax_acc.set_ylim(0, 100)
-    ax_acc.legend()
+    histories = []
     for r in result.rows:
         log = Path(r.run_dir) / "log.jsonl"
-        if log.is_file():
-            history = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-            ax_loss.plot([h["epoch"] for h in history], [h["loss"] for h in history], label=r.label)
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("training loss")
-    ax_loss.legend(fontsize=8)
-    fig.suptitle(result.title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        lines = log.read_text().splitlines() if log.is_file() else []
+        histories.append([json.loads(line) for line in lines if line.strip()])
+    figure = reproduction_figure(
+        [r.label for r in result.rows],
+        [r.clip_hit1 for r in result.rows],
+        [r.video_hit1 for r in result.rows],
+        histories,
+        title=result.title,
+        chance=1 / result.settings["data"]["num_classes"],
+    )
+    save_figure(figure, path)

@@ -65,6 +65,7 @@ from vidlens.runs import (
     save_config,
     select_device,
 )
+from vidlens.viz import save_figure, training_curves
 
 __all__ = ["TrainResult", "train", "train_step"]
 
@@ -435,22 +436,7 @@ def _write_log(run_dir: Path, history: list[dict[str, Any]]) -> None:
 
 def _plot_curves(path: Path, history: list[dict[str, Any]]) -> None:
     """Loss and training clip accuracy against epochs, as a PNG."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    epochs = [h["epoch"] for h in history]
-    fig = Figure(figsize=(9, 3.5), layout="constrained")
-    FigureCanvasAgg(fig)
-    loss_ax, acc_ax = fig.subplots(1, 2)
-    loss_ax.plot(epochs, [h["loss"] for h in history], marker="o")
-    loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title="training loss")
-    acc_ax.plot(epochs, [100 * h["accuracy"] for h in history], marker="o", color="tab:green")
-    acc_ax.set(xlabel="epoch", ylabel="%", ylim=(0, 100), title="training clip accuracy (hit@1)")
-    for ax in (loss_ax, acc_ax):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    save_figure(training_curves(history), path)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -28,7 +28,6 @@ import csv
 import io
 import os
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ import numpy as np
 from vidlens.features.linear import _as_features, _warnings_to_stderr, label_features
 from vidlens.features.store import FeatureSet
 from vidlens.io import atomic_write
+from vidlens.viz import embedding_figure, save_figure
 
 __all__ = ["Embedding", "add_parser", "embed", "run"]
 
@@ -61,52 +61,6 @@ class Embedding:
     perplexity: float  # the perplexity used (after clamping)
     layer: str
     notes: list[str] = field(default_factory=list)
-
-
-def _colours(n: int) -> list[Any]:
-    import matplotlib
-
-    if n <= 10:
-        cmap = matplotlib.colormaps["tab10"]
-        return [cmap(i) for i in range(n)]
-    if n <= 20:
-        cmap = matplotlib.colormaps["tab20"]
-        return [cmap(i) for i in range(n)]
-    # Many classes: hues along turbo, visited in golden-ratio steps so that neighbours in the legend differ.
-    cmap = matplotlib.colormaps["turbo"]
-    return [cmap(0.05 + 0.9 * ((i * 0.618034) % 1.0)) for i in range(n)]
-
-
-def _plot(
-    coords: np.ndarray, labels: np.ndarray, classes: Sequence[str], title: str, path: Path, fmt: str
-) -> None:
-    from matplotlib.figure import Figure  # the object API renders with Agg, no pyplot state
-
-    many = len(classes) > 20
-    fig = Figure(figsize=(9 if many else 7, 6), dpi=150)
-    ax = fig.add_subplot()
-    size = 8 if len(coords) > 2000 else 18
-    grey = labels < 0
-    if grey.any():
-        ax.scatter(*coords[grey].T, s=size, c="0.7", linewidths=0, label=UNLABELLED)
-    for c, (name, colour) in enumerate(zip(classes, _colours(len(classes)), strict=True)):
-        members = labels == c
-        if members.any():
-            ax.scatter(*coords[members].T, s=size, color=colour, linewidths=0, label=name)
-    ax.set_title(title)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if len(classes) or grey.any():
-        n_entries = len(classes) + int(grey.any())
-        ax.legend(
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-            fontsize=5 if many else 8,
-            ncol=max(1, int(np.ceil(n_entries / 35))),
-            markerscale=1.5,
-            frameon=False,
-        )
-    fig.savefig(path, format=fmt.lstrip("."), bbox_inches="tight")
 
 
 def embed(
@@ -170,8 +124,10 @@ def embed(
     title = f"t-SNE of {fs.layer} descriptors, {n} videos"
     if classes:
         title += f", {len(shown)} classes"
-    fmt = out.suffix.lower()
-    atomic_write(out, lambda tmp: _plot(coords, remap[y], [classes[c] for c in shown], title, tmp, fmt))
+    figure = embedding_figure(
+        coords, remap[y], [classes[c] for c in shown], title=title, unlabelled=UNLABELLED
+    )
+    save_figure(figure, out, bbox_inches="tight")
 
     names = [classes[c] if c >= 0 else None for c in y]
     buffer = io.StringIO()

@@ -1,0 +1,44 @@
+"""Pictures: the one place in vidlens that imports matplotlib.
+
+Compute functions elsewhere return arrays; turning them into something to look at is a separate call here:
+
+* :mod:`~vidlens.viz.figures`: matplotlib figures built with the object API (``matplotlib.figure.Figure``,
+  rendered by Agg when saved; never pyplot, never ``matplotlib.use``), and :func:`save_figure` to write one
+  atomically. Training curves, confusion matrices, t-SNE maps and the reproduction figure live here.
+* :mod:`~vidlens.viz.tables`: aligned text tables and Markdown tables, as strings.
+* :mod:`~vidlens.viz.overlay`: colour maps on float maps in [0, 1] and heat maps blended onto uint8 frames.
+* :mod:`~vidlens.viz.animation`: GIF and MP4 writers for uint8 clips, and :func:`tile` to lay several
+  clips side by side.
+
+matplotlib is imported inside the functions that draw, so importing vidlens neither loads it nor touches
+its global backend.
+
+    from vidlens.viz import overlay, tile, write_gif
+    write_gif(tile([clip, overlay(clip, cam, alpha=0.4)]), "cam.gif", fps=8)
+"""
+
+from vidlens.viz.animation import tile, write_gif, write_mp4
+from vidlens.viz.figures import (
+    confusion_figure,
+    embedding_figure,
+    reproduction_figure,
+    save_figure,
+    training_curves,
+)
+from vidlens.viz.overlay import colorize, overlay
+from vidlens.viz.tables import markdown_table, text_table
+
+__all__ = [
+    "colorize",
+    "confusion_figure",
+    "embedding_figure",
+    "markdown_table",
+    "overlay",
+    "reproduction_figure",
+    "save_figure",
+    "text_table",
+    "tile",
+    "training_curves",
+    "write_gif",
+    "write_mp4",
+]
