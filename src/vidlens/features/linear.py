@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 
 from vidlens.data.datasets import VIDEO_EXTENSIONS, VideoList, load_videos
-from vidlens.features.store import FeatureSet, load_features, make_video_ids
+from vidlens.features.store import FeatureSet, as_feature_set, make_video_ids
 from vidlens.io import atomic_write_json
 from vidlens.metrics import accuracy, confusion_matrix, mean_class_accuracy, per_class_accuracy
 
@@ -384,16 +384,6 @@ class LinearResult:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _as_features(features: FeatureSet | str | os.PathLike, layer: str | None) -> tuple[FeatureSet, str]:
-    if isinstance(features, FeatureSet):
-        if layer is not None and layer != features.layer:
-            raise ValueError(
-                f"the FeatureSet holds layer {features.layer!r}, not {layer!r}; load that layer instead"
-            )
-        return features, ""
-    return load_features(features, layer), os.fspath(features)
-
-
 def _note(notes: list[str], *messages: str) -> None:
     """Keep ``messages`` in ``notes`` and issue each as a RuntimeWarning pointing at linear_eval's caller
     (call it from linear_eval itself)."""
@@ -641,7 +631,7 @@ def linear_eval(
     official one. ``out`` names a JSON file to write the metrics to (atomically).
     """
     t0 = time.perf_counter()
-    fs, path = _as_features(features, layer)
+    fs = as_feature_set(features, layer)
     cs = _check_cs(cs)
     pca = _check_pca(pca)
     notes: list[str] = []
@@ -680,7 +670,7 @@ def linear_eval(
         notes=notes,
         seconds=time.perf_counter() - t0,
         settings={
-            "features": path,
+            "features": "" if isinstance(features, FeatureSet) else os.fspath(features),
             "cs": cs,
             "folds": folds,
             "seed": seed,
