@@ -591,19 +591,6 @@ def _fit(pipeline: Any, x_train: np.ndarray, y_train: np.ndarray, cs: Sequence[f
     return fit
 
 
-def _test_metrics(y_test: np.ndarray, predictions: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, mean class accuracy, per-class accuracy and confusion matrix of the test predictions
-    (:mod:`vidlens.metrics`, as :mod:`vidlens.evaluate` computes them), keyed as :class:`LinearResult`'s
-    fields."""
-    confusion = confusion_matrix(predictions, y_test, len(classes))  # (C, C)
-    return {
-        "accuracy": accuracy(predictions, y_test),
-        "mean_class_accuracy": mean_class_accuracy(confusion),
-        "per_class": per_class_accuracy(confusion, classes),
-        "confusion": confusion,
-    }
-
-
 def linear_eval(
     features: FeatureSet | str | os.PathLike,
     *,
@@ -651,8 +638,12 @@ def linear_eval(
         _note(notes, f"LinearSVC did not converge in {fit.unconverged} of its fits (max_iter={_MAX_ITER})")
 
     predictions = np.asarray(fit.model.predict(x_test), dtype=np.int64)  # (n_test,)
+    confusion = confusion_matrix(predictions, y_test, len(vl.classes))  # (C, C), as vidlens.evaluate's
     result = LinearResult(
-        **_test_metrics(y_test, predictions, vl.classes),
+        accuracy=accuracy(predictions, y_test),
+        mean_class_accuracy=mean_class_accuracy(confusion),
+        per_class=per_class_accuracy(confusion, vl.classes),
+        confusion=confusion,
         classes=list(vl.classes),
         c=fit.c,
         cv_score=fit.cv_score,
