@@ -9,7 +9,8 @@ averaging the clip predictions into one video prediction. Three numbers come out
 
 Here a video's clips are ``clips_per_video`` evenly spaced clips, centre-cropped (C3D's test recipe, see
 :class:`vidlens.data.ClipDataset` with ``train=False``), and the averaged prediction is the mean of the clips'
-softmax probabilities (``reduce="mean_prob"``; ``"mean_logit"`` averages raw scores instead).
+softmax probabilities (``reduce="mean_prob"``; ``"mean_logit"`` averages raw scores instead). The metrics
+themselves are :mod:`vidlens.metrics`, shared with the linear-SVM evaluation of extracted features.
 
     from vidlens.evaluate import evaluate_run
     result = evaluate_run("runs/c3d")  # also writes runs/c3d/metrics.json and runs/c3d/confusion.png
@@ -44,6 +45,7 @@ from vidlens.data.datasets import (
     load_videos,
 )
 from vidlens.io import atomic_write
+from vidlens.metrics import Reduce, confusion_matrix, hit_at_k, per_class_accuracy, video_scores
 from vidlens.presets import FROM_PRESET, FromPreset, Preset, resolve_preset
 from vidlens.runs import (
     METRICS,
@@ -58,142 +60,14 @@ from vidlens.viz import confusion_figure, save_figure, text_table
 __all__ = [
     "CONFUSION",
     "EvalResult",
-    "confusion_matrix",
     "evaluate",
     "evaluate_run",
     "format_table",
-    "hit_at_k",
     "plot_confusion",
-    "video_scores",
 ]
 
 #: The confusion-matrix figure :func:`evaluate_run` writes into a run directory (next to ``metrics.json``).
 CONFUSION = "confusion.png"
-
-Reduce = Literal["mean_prob", "mean_logit"]
-
-# --------------------------------------------------------------------------------------------------------
-# Metrics
-# --------------------------------------------------------------------------------------------------------
-
-
-def _as_scores(scores: torch.Tensor | np.ndarray, name: str = "scores") -> torch.Tensor:
-    scores = torch.as_tensor(scores)
-    if scores.ndim != 2:
-        raise ValueError(f"{name} must be shaped (N, C), got {tuple(scores.shape)}")
-    if not scores.is_floating_point():
-        scores = scores.float()
-    return scores
-
-
-def _as_labels(labels: torch.Tensor | np.ndarray | Sequence[int], n: int, num_classes: int, name: str):
-    labels = torch.as_tensor(labels)
-    if labels.numel() == 0:
-        labels = labels.long()  # an empty list becomes a float tensor
-    if labels.ndim != 1 or len(labels) != n:
-        raise ValueError(f"{name} must be shaped ({n},), got {tuple(labels.shape)}")
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise TypeError(f"{name} must be integer class indices, got {labels.dtype}")
-    labels = labels.long()
-    if n and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ValueError(
-            f"{name} must be class indices in [0, {num_classes}), got {labels.min()}..{labels.max()}"
-        )
-    return labels
-
-
-def hit_at_k(
-    scores: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray | Sequence[int], k: int = 1
-) -> float:
-    """The fraction of rows whose true label is among their ``k`` highest-scoring classes.
-
-    ``scores`` is ``(N, C)`` (logits, probabilities, any scores where higher means more likely) and ``labels``
-    ``(N,)`` class indices. ``k`` larger than ``C`` is clipped to ``C`` (every row is then a hit).
-
-    Ties are broken by class index, as a stable sort by decreasing score would: class ``j`` ranks above the
-    true class ``y`` when ``scores[j] > scores[y]``, or when they are equal and ``j < y``; the row is a hit
-    when fewer than ``k`` classes rank above ``y``. So for ``k = 1`` the prediction is the lowest-indexed
-    class among the maxima, which is what ``argmax`` returns and what :func:`confusion_matrix` is fed.
-
-    Returns NaN for ``N = 0``. Rows containing NaN have no ranking and raise ``ValueError`` (e.g. the rows
-    :func:`video_scores` gives videos that had no clip: drop them first).
-    """
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
-    scores = _as_scores(scores)
-    n, num_classes = scores.shape
-    labels = _as_labels(labels, n, num_classes, "labels")
-    if n == 0:
-        return float("nan")
-    nan_rows = torch.isnan(scores).any(dim=1)
-    if nan_rows.any():
-        rows = nan_rows.nonzero().flatten().tolist()
-        raise ValueError(
-            f"{len(rows)} rows of scores contain NaN (rows {rows[:10]}{'...' if len(rows) > 10 else ''}); "
-            "a NaN row cannot be ranked: drop it (videos without clips) or check the model's outputs"
-        )
-    k = min(int(k), num_classes)
-    true = scores.gather(1, labels[:, None])  # (N, 1) score of the true class
-    before = torch.arange(num_classes)[None, :] < labels[:, None]  # (N, C) classes with a smaller index
-    above = (scores > true) | ((scores == true) & before)  # (N, C) classes ranked above the true one
-    hits = above.sum(dim=1) < k  # (N,)
-    return float(hits.double().mean())
-
-
-def video_scores(
-    clip_scores: torch.Tensor | np.ndarray,
-    video_index: torch.Tensor | np.ndarray | Sequence[int],
-    n_videos: int,
-    reduce: Reduce = "mean_prob",
-) -> torch.Tensor:
-    """Average each video's clip predictions: ``(N, C)`` clip scores -> ``(n_videos, C)`` video scores.
-
-    ``video_index[i]`` is the video (0..n_videos-1) of clip ``i``; a video may have any number of clips.
-
-    * ``reduce="mean_prob"`` (default): the mean of the clips' softmax probabilities. Every clip gets one
-      vote of total weight 1, so a single very confident clip cannot outweigh the others as it could with
-      raw logits, and the result is itself a probability distribution (rows sum to 1). This is how the papers
-      describe it ("averaging the clip predictions"); ``clip_scores`` are then taken to be logits.
-    * ``reduce="mean_logit"``: the mean of the raw scores (rows do not sum to 1).
-
-    A video with no clip (every clip undecodable) gets a row of NaN, so that it is reported rather than
-    silently scored: :func:`hit_at_k` refuses NaN rows. Computed in float64, returned as float32.
-    """
-    if reduce not in ("mean_prob", "mean_logit"):
-        raise ValueError(f"reduce must be 'mean_prob' or 'mean_logit', got {reduce!r}")
-    if isinstance(n_videos, bool) or not isinstance(n_videos, int | np.integer) or n_videos < 0:
-        raise ValueError(f"n_videos must be a non-negative int, got {n_videos!r}")
-    clip_scores = _as_scores(clip_scores, "clip_scores")
-    n, num_classes = clip_scores.shape
-    video_index = _as_labels(video_index, n, n_videos, "video_index")
-    values = clip_scores.double()
-    if reduce == "mean_prob":
-        values = values.softmax(dim=1)  # (N, C)
-    sums = torch.zeros(n_videos, num_classes, dtype=torch.float64).index_add_(0, video_index, values)
-    counts = torch.bincount(video_index, minlength=n_videos)  # (V,)
-    return (sums / counts[:, None]).float()  # (V, C); 0 / 0 = NaN for videos without clips
-
-
-def confusion_matrix(
-    pred: torch.Tensor | np.ndarray | Sequence[int],
-    labels: torch.Tensor | np.ndarray | Sequence[int],
-    num_classes: int,
-) -> np.ndarray:
-    """Counts ``(C, C)`` int64: entry ``[i, j]`` is how many items of true class ``i`` were predicted ``j``.
-
-    Rows are true classes, columns predicted ones, so row sums are the class sizes and the diagonal the hits.
-    """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-    labels_t = torch.as_tensor(labels)
-    if labels_t.ndim != 1:
-        raise ValueError(f"labels must be shaped (N,), got {tuple(labels_t.shape)}")
-    labels_t = _as_labels(labels_t, len(labels_t), num_classes, "labels")
-    pred_t = _as_labels(pred, len(labels_t), num_classes, "pred")
-    flat = labels_t * num_classes + pred_t  # (N,) row-major cell index
-    counts = torch.bincount(flat, minlength=num_classes * num_classes)
-    return counts.reshape(num_classes, num_classes).numpy().astype(np.int64)
-
 
 # --------------------------------------------------------------------------------------------------------
 # Results
@@ -266,13 +140,6 @@ def format_table(results: Mapping[str, EvalResult] | Iterable[tuple[str, EvalRes
         for name, r in rows
     ]
     return text_table(header, cells)
-
-
-def _per_class(confusion: np.ndarray, classes: Sequence[str]) -> dict[str, float | None]:
-    totals = confusion.sum(axis=1)
-    return {
-        name: (float(confusion[i, i] / totals[i]) if totals[i] else None) for i, name in enumerate(classes)
-    }
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -486,7 +353,7 @@ def _result(
         missing_videos=[v for v, ok in zip(video_ids, scored.tolist(), strict=True) if not ok],
         confusion=confusion,
         classes=list(classes),
-        per_class=_per_class(confusion, classes),
+        per_class=per_class_accuracy(confusion, classes),
         seconds=seconds,
         settings=settings,
         model=model,

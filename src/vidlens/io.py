@@ -8,6 +8,7 @@ leaves no torn file behind.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["atomic_save", "atomic_write", "atomic_write_text"]
+__all__ = ["atomic_save", "atomic_write", "atomic_write_json", "atomic_write_text"]
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -41,6 +42,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path``, atomically."""
     return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def atomic_write_json(path: str | os.PathLike, value: Any) -> Path:
+    """Write ``value`` as indented JSON with a final newline (vidlens's metrics and config files), atomically."""
+    return atomic_write_text(path, json.dumps(value, indent=2) + "\n")
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:

@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from vidlens.features.linear import _as_features, _warnings_to_stderr, label_features
-from vidlens.features.store import FeatureSet
+from vidlens.features.linear import _warnings_to_stderr, label_features
+from vidlens.features.store import FeatureSet, as_feature_set
 from vidlens.io import atomic_write
 from vidlens.viz import embedding_figure, save_figure
 
@@ -87,7 +87,7 @@ def embed(
         raise ValueError(f"perplexity must be positive, got {perplexity}")
     if pca_first is not None and pca_first < 2:
         raise ValueError(f"pca_first must be >= 2 dimensions (or None to skip the PCA), got {pca_first}")
-    fs, _ = _as_features(features, layer)
+    fs = as_feature_set(features, layer)
     n, dim = fs.descriptors.shape
     if n < 3:
         raise ValueError(f"a t-SNE map needs at least 3 videos, the store holds {n}")

@@ -26,7 +26,6 @@ autocast when a calibration batch shows the descriptors stay within 1e-2 relativ
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import time
@@ -44,16 +43,18 @@ from tqdm.auto import tqdm
 
 from vidlens.data.datasets import VIDEO_EXTENSIONS, find_videos
 from vidlens.data.transforms import ClipTransform
-from vidlens.features.store import (
-    _h5py,
-    _latest,
-    h5_name,
-    make_video_ids,
-    manifest_name,
-    read_manifest,
-    store_files,
+from vidlens.features.store import h5_name, make_video_ids, manifest_name, staging_name
+from vidlens.features.store.writer import (
+    ClipSink,
+    Journal,
+    consolidate_h5,
+    finish_video,
+    h5_complete,
+    l2_normalised,
+    resume,
+    video_complete,
+    write_manifest,
 )
-from vidlens.io import atomic_write
 from vidlens.models.taps import FeatureTaps, get_layer
 from vidlens.presets import FROM_PRESET, FromPreset, Preset, override, resolve_preset
 from vidlens.runs import channels_last_3d, select_device
@@ -210,15 +211,9 @@ class _Runner:
         self.precision = "bf16" if error <= BF16_TOLERANCE else "fp32"
 
 
-def _l2_normalised(vector: np.ndarray) -> np.ndarray:
-    """``vector / ||vector||`` as float32 (a zero vector stays zero)."""
-    norm = np.linalg.norm(vector)
-    return (vector / norm if norm > 0 else vector).astype(np.float32)
-
-
 def _descriptor(clip_features: np.ndarray) -> np.ndarray:
     """Mean over clips, L2-normalised (Tran et al. 2015, sec. 4): ``(n, D) -> (D,)`` float32."""
-    return _l2_normalised(clip_features.astype(np.float64).mean(0))
+    return l2_normalised(clip_features.astype(np.float64).mean(0))
 
 
 # ------------------------------------------------------------------------------------------ clips
@@ -396,57 +391,6 @@ def _identity(batch: _Batch) -> _Batch:
     return batch
 
 
-# ----------------------------------------------------------------------------------- many videos: store
-class _ClipSink:
-    """Collects one video's per-clip activations on disk (memory stays flat however long the video) and
-    keeps a running sum for its descriptor."""
-
-    def __init__(self, folder: Path, key: str) -> None:
-        self.path = folder / f".{key}.partial"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = self.path.open("wb")
-        self.sum: np.ndarray | None = None
-        self.rows = 0
-        self.dim = 0
-
-    def add(self, rows: np.ndarray) -> None:  # (k, D) float32
-        rows = np.ascontiguousarray(rows, dtype=np.float32)
-        self.file.write(rows.tobytes())
-        total = rows.astype(np.float64).sum(0)
-        self.sum = total if self.sum is None else self.sum + total
-        self.rows += len(rows)
-        self.dim = rows.shape[1]
-
-    def finish(self, clips_path: Path, descriptor_path: Path) -> None:
-        """Write ``(n, D)`` clips and the ``(D,)`` descriptor as .npy files, atomically."""
-        self.file.close()
-
-        def write_clips(tmp: Path) -> None:
-            shape = (self.rows, self.dim)
-            raw = np.memmap(self.path, dtype=np.float32, mode="r", shape=shape)
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
-            for start in range(0, self.rows, 4096):
-                out[start : start + 4096] = raw[start : start + 4096]
-            out.flush()
-            del out, raw
-
-        atomic_write(clips_path, write_clips)
-        assert self.sum is not None
-        descriptor = _l2_normalised(self.sum / self.rows)
-        atomic_write(descriptor_path, lambda tmp: _save_npy(tmp, descriptor))
-        self.discard()
-
-    def discard(self) -> None:
-        if not self.file.closed:
-            self.file.close()
-        self.path.unlink(missing_ok=True)
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with path.open("wb") as f:  # a file object: np.save would append .npy to the temporary name
-        np.save(f, array)
-
-
 @dataclass
 class ExtractSummary:
     """What a call of :func:`extract_collection` did."""
@@ -487,10 +431,6 @@ def _sha256(path: Path, cache: dict[Path, str] = {}) -> str:  # noqa: B006 - a d
                 digest.update(chunk)
         cache[key] = digest.hexdigest()
     return cache[key]
-
-
-# Settings that must agree between a store and a rerun that continues it.
-_SETTINGS = ("model", "weights_sha256", "layers", "clip_len", "stride", "size", "crop", "preset", "pool")
 
 
 def extract_collection(
@@ -548,15 +488,15 @@ def extract_collection(
     mine = shard_inputs(videos, shard)
     if fmt == "hdf5":
         h5_path = out / h5_name(shard)
-        if h5_path.is_file() and _h5_complete(h5_path, mine, settings):
+        if h5_path.is_file() and h5_complete(h5_path, mine, settings):
             return ExtractSummary(str(out), len(mine), 0, len(mine), store=str(h5_path))
-        folder = out / f".staging-{shard[0]}-of-{shard[1]}"
+        folder = out / staging_name(shard)
     else:
         folder = out
     folder.mkdir(parents=True, exist_ok=True)
     manifest = folder / manifest_name(shard)
-    done = _resume(folder, manifest, settings)
-    todo = [v for v in mine if not _complete(done.get(v.id), v, folder)]
+    done = resume(folder, manifest, settings)
+    todo = [v for v in mine if not video_complete(done.get(v.id), v, folder)]
     summary = ExtractSummary(str(out), len(mine), 0, len(mine) - len(todo), store=str(manifest))
 
     records = {v.id: done[v.id] for v in mine if v.id not in {t.id for t in todo}}
@@ -573,9 +513,9 @@ def extract_collection(
         _run(runner, stream, todo, folder, manifest, settings, records, summary, workers, progress, on_video)
     summary.precision = runner.precision
     ordered = [records[v.id] for v in mine if v.id in records]
-    _write_manifest(manifest, ordered)  # compacted, in input order: identical however the run was interrupted
+    write_manifest(manifest, ordered)  # compacted, in input order: identical however the run was interrupted
     if fmt == "hdf5":
-        summary.store = str(_consolidate(folder, ordered, out / h5_name(shard), settings))
+        summary.store = str(consolidate_h5(folder, ordered, out / h5_name(shard), settings))
         shutil.rmtree(folder)
     summary.failed = [r for r in ordered if r["status"] != "ok"]
     summary.seconds = time.perf_counter() - t0
@@ -606,11 +546,11 @@ def _run(
         prefetch_factor=4 if workers > 0 else None,
     )
     layers = settings["layers"]
-    sinks: dict[int, dict[str, _ClipSink]] = {}
+    sinks: dict[int, dict[str, ClipSink]] = {}
     clip_meta: dict[int, tuple[list[int], list[float]]] = {}
     bar = tqdm(total=len(todo), desc="extract", unit="video", disable=not progress, dynamic_ncols=True)
     started = time.perf_counter()
-    journal = manifest.open("a")
+    journal = Journal(manifest)
     try:
         for batch in loader:
             if batch.owners:
@@ -620,9 +560,7 @@ def _run(
                 for index in dict.fromkeys(owners.tolist()):
                     rows = owners == index
                     if index not in sinks:
-                        sinks[index] = {
-                            name: _ClipSink(folder, f"{todo[index].id}.{name}") for name in layers
-                        }
+                        sinks[index] = {name: ClipSink(folder, f"{todo[index].id}.{name}") for name in layers}
                         clip_meta[index] = ([], [])
                     for name in layers:
                         sinks[index][name].add(features[name][: len(owners)][rows])
@@ -632,12 +570,11 @@ def _run(
                             clip_meta[index][1].append(when)
             for index, news in batch.finished:
                 video = todo[index]
-                record = _finish(
+                record = finish_video(
                     video, news, sinks.pop(index, {}), clip_meta.pop(index, ([], [])), folder, settings
                 )
                 records[video.id] = record
-                journal.write(json.dumps(record) + "\n")
-                journal.flush()
+                journal.append(record)
                 if record["status"] == "ok":
                     summary.done += 1
                 bar.update(1)
@@ -652,107 +589,3 @@ def _run(
         for video_sinks in sinks.values():
             for sink in video_sinks.values():
                 sink.discard()
-
-
-def _finish(
-    video: VideoInput,
-    news: dict[str, Any],
-    sinks: dict[str, _ClipSink],
-    meta: tuple[list[int], list[float]],
-    folder: Path,
-    settings: dict[str, Any],
-) -> dict[str, Any]:
-    starts, times = meta
-    record: dict[str, Any] = {"id": video.id, "source": str(video.path.resolve())}
-    if "error" in news:
-        for sink in sinks.values():
-            sink.discard()
-        record.update(status="failed", error=news["error"], frames=None, fps=None, n_clips=0)
-        record.update(clip_starts=[], clip_times=[], **settings)
-        return record
-    files = store_files(folder, video.id, settings["layers"])
-    for name, sink in sinks.items():
-        sink.finish(folder / files[name]["clips"], folder / files[name]["descriptor"])
-    record.update(status="ok", error=None, frames=news["frames"], fps=news["fps"], n_clips=len(starts))
-    record.update(clip_starts=starts, clip_times=[round(t, 6) for t in times], **settings, files=files)
-    return record
-
-
-def _resume(folder: Path, manifest: Path, settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Records a previous run left for this shard (after removing its half-written files); refuses a store
-    made with other settings."""
-    for leftover in [*folder.rglob(".*.partial"), *folder.rglob(".*.tmp")]:
-        leftover.unlink(missing_ok=True)
-    if not manifest.is_file():
-        return {}
-    records = _latest(read_manifest(manifest))
-    for record in records.values():
-        differing = [k for k in _SETTINGS if record.get(k) != settings[k]]
-        if differing:
-            shown = ", ".join(f"{k}: {record.get(k)!r} there, {settings[k]!r} now" for k in differing)
-            raise ValueError(
-                f"{folder} holds features extracted with other settings ({shown}); extract into another "
-                "--out folder, or delete that one"
-            )
-    _write_manifest(manifest, list(records.values()))  # drop a torn last line before appending
-    return records
-
-
-def _complete(record: dict[str, Any] | None, video: VideoInput, folder: Path) -> bool:
-    if record is None or record.get("status") != "ok" or record.get("source") != str(video.path.resolve()):
-        return False
-    return all((folder / rel).is_file() for files in record["files"].values() for rel in files.values())
-
-
-def _write_manifest(manifest: Path, records: list[dict[str, Any]]) -> None:
-    text = "".join(json.dumps(r) + "\n" for r in records)
-    atomic_write(manifest, lambda tmp: tmp.write_text(text))
-
-
-# ---------------------------------------------------------------------------------------------- hdf5
-def _consolidate(folder: Path, records: list[dict[str, Any]], path: Path, settings: dict[str, Any]) -> Path:
-    """One HDF5 file from the staged per-video arrays (written atomically)."""
-    h5py = _h5py()
-    ok = [r for r in records if r["status"] == "ok"]
-
-    def write(tmp: Path) -> None:
-        with h5py.File(tmp, "w") as h5:
-            h5.attrs["layers"] = json.dumps(settings["layers"])
-            h5.attrs["settings"] = json.dumps(settings)
-            strings = h5py.string_dtype()
-            h5.create_dataset("ids", data=np.array([r["id"] for r in ok], dtype=object), dtype=strings)
-            h5.create_dataset(
-                "sources", data=np.array([r["source"] for r in ok], dtype=object), dtype=strings
-            )
-            stored = [{k: v for k, v in r.items() if k != "files"} for r in records]
-            manifest = np.array([json.dumps(r) for r in stored], dtype=object)
-            h5.create_dataset("manifest", data=manifest, dtype=strings)
-            for layer in settings["layers"]:
-                group = h5.create_group(layer)
-                descriptors = [np.load(folder / r["files"][layer]["descriptor"]) for r in ok]
-                dim = descriptors[0].shape[0] if descriptors else 0
-                group.create_dataset("descriptors", data=np.stack(descriptors) if ok else np.zeros((0, dim)))
-                offsets = np.concatenate([[0], np.cumsum([r["n_clips"] for r in ok])]).astype(np.int64)
-                group.create_dataset("clip_offsets", data=offsets)
-                clips = group.create_dataset("clips", shape=(int(offsets[-1]), dim), dtype=np.float32)
-                for k, r in enumerate(ok):
-                    clips[offsets[k] : offsets[k + 1]] = np.load(
-                        folder / r["files"][layer]["clips"], mmap_mode="r"
-                    )
-
-    return atomic_write(path, write)
-
-
-def _h5_complete(path: Path, videos: Sequence[VideoInput], settings: dict[str, Any]) -> bool:
-    h5py = _h5py()
-    with h5py.File(path, "r") as h5:
-        stored = json.loads(h5.attrs["settings"])
-        differing = [k for k in _SETTINGS if stored.get(k) != settings[k]]
-        if differing:
-            raise ValueError(
-                f"{path} was extracted with other settings ({', '.join(differing)}); extract into another "
-                "--out folder, or delete it"
-            )
-        records = [json.loads(s) for s in h5["manifest"].asstr()[()]]
-    ok = {r["id"] for r in records if r["status"] == "ok"}
-    return all(v.id in ok for v in videos)

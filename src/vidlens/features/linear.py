@@ -46,7 +46,6 @@ of the cross-validated pipeline, so each fold fits its own PCA on its own traini
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -61,8 +60,9 @@ from typing import Any
 import numpy as np
 
 from vidlens.data.datasets import VIDEO_EXTENSIONS, VideoList, load_videos
-from vidlens.features.store import FeatureSet, load_features, make_video_ids
-from vidlens.io import atomic_write
+from vidlens.features.store import FeatureSet, as_feature_set, make_video_ids
+from vidlens.io import atomic_write_json
+from vidlens.metrics import accuracy, confusion_matrix, mean_class_accuracy, per_class_accuracy
 
 __all__ = [
     "DEFAULT_CS",
@@ -79,6 +79,8 @@ __all__ = [
 #: The grid of SVM regularisation constants tried by cross-validation (C3D's paper does not give its C).
 DEFAULT_CS: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
 
+#: Iterations LinearSVC may take per fit before it stops and warns that it did not converge.
+_MAX_ITER = 10_000
 _SUBSETS = ("train", "test")
 _VIDEO_EXTS = frozenset(e.lower() for e in VIDEO_EXTENSIONS)
 
@@ -382,19 +384,12 @@ class LinearResult:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _as_features(features: FeatureSet | str | os.PathLike, layer: str | None) -> tuple[FeatureSet, str]:
-    if isinstance(features, FeatureSet):
-        if layer is not None and layer != features.layer:
-            raise ValueError(
-                f"the FeatureSet holds layer {features.layer!r}, not {layer!r}; load that layer instead"
-            )
-        return features, ""
-    return load_features(features, layer), os.fspath(features)
-
-
-def _note(notes: list[str], message: str) -> None:
-    notes.append(message)
-    warnings.warn(message, RuntimeWarning, stacklevel=3)
+def _note(notes: list[str], *messages: str) -> None:
+    """Keep ``messages`` in ``notes`` and issue each as a RuntimeWarning pointing at linear_eval's caller
+    (call it from linear_eval itself)."""
+    for message in messages:
+        notes.append(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def _show(items: Sequence[str], n: int = 3) -> str:
@@ -426,6 +421,176 @@ def _check_cs(cs: Sequence[float]) -> list[float]:
     return values
 
 
+def _check_pca(pca: int | None) -> int | None:
+    if pca is not None and (isinstance(pca, bool) or int(pca) != pca or pca < 1):
+        raise ValueError(f"pca must be a positive number of dimensions, got {pca!r}")
+    return None if pca is None else int(pca)
+
+
+def _split_masks(
+    vl: VideoLabels, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Boolean ``(N,)`` masks of the store videos to train and to test on, and the notes to report.
+
+    The labels' own split when they have one; else a seeded, stratified split of the labelled videos
+    holding out ``test_fraction`` of each class (:func:`_random_split`), which is noted.
+    """
+    labelled = vl.labels >= 0
+    if vl.has_split:
+        train = labelled & np.array([s == "train" for s in vl.subsets], dtype=bool)
+        test = labelled & np.array([s == "test" for s in vl.subsets], dtype=bool)
+        return train, test, []
+    idx = np.flatnonzero(labelled)
+    test_of_labelled = _random_split(vl.labels[idx], vl.classes, test_fraction, seed)
+    test = np.zeros(len(vl.labels), dtype=bool)
+    test[idx[test_of_labelled]] = True
+    note = (
+        f"{vl.source} gives no train/test split; holding out {test_fraction:.0%} of each class (seed {seed})"
+    )
+    return labelled & ~test, test, [note]
+
+
+def _gaps(vl: VideoLabels, fs: FeatureSet) -> list[str]:
+    """Notes on what the evaluation leaves out: split entries missing from the store, entries matching
+    several store videos, and store videos whose extraction failed."""
+    notes = [
+        f"{len(keys)} {subset} entries of {vl.source} are not in the store: {_show(keys)}"
+        for subset, keys in vl.missing.items()
+        if keys
+    ]
+    if vl.ambiguous:
+        notes.append(
+            f"{len(vl.ambiguous)} entries match several store videos by their path and were left out: "
+            f"{_show(vl.ambiguous)}"
+        )
+    if fs.failed:
+        notes.append(f"{len(fs.failed)} videos of the store failed extraction and have no descriptor")
+    return notes
+
+
+def _check_trainable(vl: VideoLabels, train_mask: np.ndarray, test_mask: np.ndarray) -> None:
+    """Refuse a split an SVM cannot be trained or tested on: a class without training videos, fewer than
+    two classes, no test video."""
+    classes = vl.classes
+    train_counts = np.bincount(vl.labels[train_mask], minlength=len(classes))
+    empty = [classes[c] for c in np.flatnonzero(train_counts == 0)]
+    if empty:
+        raise ValueError(
+            f"{len(empty)} classes have no training video in the store: {_show(empty, 5)}; extract their "
+            "videos, or evaluate with a labels file naming only the classes that were extracted"
+        )
+    if len(classes) < 2:
+        raise ValueError(f"an SVM needs at least 2 classes, the labels name only {classes}")
+    if not test_mask.any():
+        raise ValueError(f"no test video of {vl.source} is in the store; nothing to evaluate")
+
+
+Folds = list[tuple[np.ndarray, np.ndarray]]  # (train rows, validation rows) of each cross-validation fold
+
+
+def _cv_folds(
+    y_train: np.ndarray, classes: Sequence[str], cs: Sequence[float], folds: int, seed: int
+) -> tuple[Folds, list[str]]:
+    """Stratified, seeded folds of the training split to choose C on (none when ``cs`` holds a single C),
+    and the notes to report: ``folds`` is lowered to the number of videos of the smallest class."""
+    if len(cs) == 1:
+        return [], []
+    if folds < 2:
+        raise ValueError(f"folds must be >= 2 to choose C among {list(cs)}, got {folds} (or give a single C)")
+    from sklearn.model_selection import StratifiedKFold
+
+    train_counts = np.bincount(y_train, minlength=len(classes))
+    smallest = int(train_counts.min())
+    name = classes[int(np.argmin(train_counts))]
+    if smallest < 2:
+        raise ValueError(
+            f"class {name!r} has only 1 training video: choosing C by cross-validation needs at least "
+            "2 per class; add training videos or give a single C (cs=[1.0], --c 1)"
+        )
+    used = min(folds, smallest)
+    notes = []
+    if used < folds:
+        notes.append(
+            f"class {name!r} has only {smallest} training videos: "
+            f"cross-validating with {used} folds instead of {folds}"
+        )
+    kfold = StratifiedKFold(n_splits=used, shuffle=True, random_state=seed)
+    return list(kfold.split(np.zeros(len(y_train)), y_train)), notes
+
+
+def _check_pca_fits(pca: int | None, dim: int, n_train: int, splits: Folds) -> None:
+    """Refuse a PCA of more dimensions than the smallest set it is fitted on (a fold, or the training
+    split) can give."""
+    if pca is None:
+        return
+    fitted_on = min([n_train] + [len(tr) for tr, _ in splits])
+    limit = min(dim, fitted_on)
+    if pca > limit:
+        raise ValueError(
+            f"pca={pca} is larger than possible: a PCA of {dim}-d descriptors fitted on {fitted_on} "
+            f"videos (the smallest {'cross-validation fold' if splits else 'training set'}) has at most "
+            f"{limit} dimensions; choose pca <= {limit}"
+        )
+
+
+def _pipeline(pca: int | None, c: float, seed: int) -> Any:
+    """The classifier: an optional PCA to ``pca`` dimensions, then a one-vs-rest linear SVM with constant
+    ``c`` (scikit-learn's ``Pipeline``, so that cross-validation fits the PCA on each fold's training part)."""
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import Pipeline
+    from sklearn.svm import LinearSVC
+
+    steps: list[tuple[str, Any]] = []
+    if pca is not None:
+        steps.append(("pca", PCA(n_components=pca, random_state=seed)))
+    steps.append(("svm", LinearSVC(C=c, dual="auto", max_iter=_MAX_ITER, random_state=seed)))
+    return Pipeline(steps)
+
+
+@dataclass
+class _Fit:
+    """A fitted classifier and how its C was chosen."""
+
+    model: Any  # the pipeline refitted on the whole training split
+    c: float
+    cv_score: float | None  # mean cross-validated accuracy of c; None without cross-validation
+    cv_scores: dict[float, float]  # C -> mean cross-validated accuracy
+    unconverged: int  # fits that stopped at max_iter
+
+
+def _fit(pipeline: Any, x_train: np.ndarray, y_train: np.ndarray, cs: Sequence[float], splits: Folds) -> _Fit:
+    """Fit ``pipeline`` on the training split, with the C of ``cs`` that scores best on ``splits`` (ties go
+    to the smallest C), or as it is when there are no folds. Convergence warnings are counted, not shown;
+    any other warning is passed on."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import GridSearchCV
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        if splits:
+            search = GridSearchCV(
+                pipeline, {"svm__C": list(cs)}, cv=splits, scoring="accuracy", refit=True, error_score="raise"
+            )
+            search.fit(x_train, y_train)
+            scores = [float(s) for s in search.cv_results_["mean_test_score"]]
+            cv_cs = [float(c) for c in search.cv_results_["param_svm__C"]]
+            fit = _Fit(
+                model=search.best_estimator_,
+                c=float(search.best_params_["svm__C"]),
+                cv_score=float(search.best_score_),
+                cv_scores=dict(zip(cv_cs, scores, strict=True)),
+                unconverged=0,
+            )
+        else:
+            fit = _Fit(pipeline.fit(x_train, y_train), float(cs[0]), None, {}, 0)
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            fit.unconverged += 1
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return fit
+
+
 def linear_eval(
     features: FeatureSet | str | os.PathLike,
     *,
@@ -452,157 +617,51 @@ def linear_eval(
     et al. 2015's 10-dimensional C3D). ``test_fraction`` and ``seed`` make the split when there is no
     official one. ``out`` names a JSON file to write the metrics to (atomically).
     """
-    from sklearn.decomposition import PCA
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.metrics import confusion_matrix
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
-    from sklearn.pipeline import Pipeline
-    from sklearn.svm import LinearSVC
-
     t0 = time.perf_counter()
-    fs, path = _as_features(features, layer)
+    fs = as_feature_set(features, layer)
     cs = _check_cs(cs)
-    if pca is not None and (isinstance(pca, bool) or int(pca) != pca or pca < 1):
-        raise ValueError(f"pca must be a positive number of dimensions, got {pca!r}")
+    pca = _check_pca(pca)
     notes: list[str] = []
     vl = label_features(fs, data=data, split=split, labels=labels)
-    classes = vl.classes
-    labelled = vl.labels >= 0
+    train_mask, test_mask, split_notes = _split_masks(vl, test_fraction, seed)
+    _note(notes, *split_notes, *_gaps(vl, fs))
+    _check_trainable(vl, train_mask, test_mask)
 
-    if vl.has_split:
-        train_mask = labelled & np.array([s == "train" for s in vl.subsets], dtype=bool)
-        test_mask = labelled & np.array([s == "test" for s in vl.subsets], dtype=bool)
-    else:
-        idx = np.flatnonzero(labelled)
-        test_of_labelled = _random_split(vl.labels[idx], classes, test_fraction, seed)
-        test_mask = np.zeros(len(fs), dtype=bool)
-        test_mask[idx[test_of_labelled]] = True
-        train_mask = labelled & ~test_mask
-        _note(
-            notes,
-            f"{vl.source} gives no train/test split; holding out {test_fraction:.0%} of each class "
-            f"(seed {seed})",
-        )
-    ignored = int(len(fs) - train_mask.sum() - test_mask.sum())
-    for subset, keys in vl.missing.items():
-        if keys:
-            _note(notes, f"{len(keys)} {subset} entries of {vl.source} are not in the store: {_show(keys)}")
-    if vl.ambiguous:
-        _note(
-            notes,
-            f"{len(vl.ambiguous)} entries match several store videos by their path and were left out: "
-            f"{_show(vl.ambiguous)}",
-        )
-    if fs.failed:
-        _note(notes, f"{len(fs.failed)} videos of the store failed extraction and have no descriptor")
-
-    y_all = vl.labels
-    train_counts = np.bincount(y_all[train_mask], minlength=len(classes))
-    empty = [classes[c] for c in np.flatnonzero(train_counts == 0)]
-    if empty:
-        raise ValueError(
-            f"{len(empty)} classes have no training video in the store: {_show(empty, 5)}; extract their "
-            "videos, or evaluate with a labels file naming only the classes that were extracted"
-        )
-    if len(classes) < 2:
-        raise ValueError(f"an SVM needs at least 2 classes, the labels name only {classes}")
-    if not test_mask.any():
-        raise ValueError(f"no test video of {vl.source} is in the store; nothing to evaluate")
-
-    x_train, y_train = fs.descriptors[train_mask], y_all[train_mask]  # (n_train, D), (n_train,)
-    x_test, y_test = fs.descriptors[test_mask], y_all[test_mask]  # (n_test, D), (n_test,)
+    x_train, y_train = fs.descriptors[train_mask], vl.labels[train_mask]  # (n_train, D), (n_train,)
+    x_test, y_test = fs.descriptors[test_mask], vl.labels[test_mask]  # (n_test, D), (n_test,)
     n_train, dim = x_train.shape
+    splits, fold_notes = _cv_folds(y_train, vl.classes, cs, folds, seed)
+    _note(notes, *fold_notes)
+    _check_pca_fits(pca, dim, n_train, splits)
+    fit = _fit(_pipeline(pca, cs[0], seed), x_train, y_train, cs, splits)
+    if fit.unconverged:
+        _note(notes, f"LinearSVC did not converge in {fit.unconverged} of its fits (max_iter={_MAX_ITER})")
 
-    # Cross-validation folds on the training split only.
-    used_folds = 0
-    splits: list[tuple[np.ndarray, np.ndarray]] = []
-    if len(cs) > 1:
-        if folds < 2:
-            raise ValueError(f"folds must be >= 2 to choose C among {cs}, got {folds} (or give a single C)")
-        smallest = int(train_counts.min())
-        if smallest < 2:
-            name = classes[int(np.argmin(train_counts))]
-            raise ValueError(
-                f"class {name!r} has only 1 training video: choosing C by cross-validation needs at least "
-                "2 per class; add training videos or give a single C (cs=[1.0], --c 1)"
-            )
-        used_folds = min(folds, smallest)
-        if used_folds < folds:
-            _note(
-                notes,
-                f"class {classes[int(np.argmin(train_counts))]!r} has only {smallest} training videos: "
-                f"cross-validating with {used_folds} folds instead of {folds}",
-            )
-        kfold = StratifiedKFold(n_splits=used_folds, shuffle=True, random_state=seed)
-        splits = list(kfold.split(np.zeros(n_train), y_train))
-
-    if pca is not None:
-        fitted_on = min([n_train] + [len(tr) for tr, _ in splits])
-        limit = min(dim, fitted_on)
-        if pca > limit:
-            raise ValueError(
-                f"pca={pca} is larger than possible: a PCA of {dim}-d descriptors fitted on {fitted_on} "
-                f"videos (the smallest {'cross-validation fold' if splits else 'training set'}) has at most "
-                f"{limit} dimensions; choose pca <= {limit}"
-            )
-    steps: list[tuple[str, Any]] = []
-    if pca is not None:
-        steps.append(("pca", PCA(n_components=int(pca), random_state=seed)))
-    steps.append(("svm", LinearSVC(C=cs[0], dual="auto", max_iter=10_000, random_state=seed)))
-    pipeline = Pipeline(steps)
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        if splits:
-            search = GridSearchCV(
-                pipeline, {"svm__C": cs}, cv=splits, scoring="accuracy", refit=True, error_score="raise"
-            )
-            search.fit(x_train, y_train)
-            model = search.best_estimator_
-            chosen = float(search.best_params_["svm__C"])
-            scores = [float(s) for s in search.cv_results_["mean_test_score"]]
-            cv_scores = dict(zip([float(c) for c in search.cv_results_["param_svm__C"]], scores, strict=True))
-            cv_score: float | None = float(search.best_score_)
-        else:
-            model = pipeline.fit(x_train, y_train)
-            chosen, cv_scores, cv_score = cs[0], {}, None
-    converge = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
-    for w in caught:
-        if not issubclass(w.category, ConvergenceWarning):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if converge:
-        _note(notes, f"LinearSVC did not converge in {len(converge)} of its fits (max_iter=10000)")
-
-    predictions = model.predict(x_test)  # (n_test,)
-    confusion = confusion_matrix(y_test, predictions, labels=np.arange(len(classes)))  # (C, C)
-    totals = confusion.sum(axis=1)
-    per_class = {
-        name: (float(confusion[i, i] / totals[i]) if totals[i] else None) for i, name in enumerate(classes)
-    }
-    present = [v for v in per_class.values() if v is not None]
+    predictions = np.asarray(fit.model.predict(x_test), dtype=np.int64)  # (n_test,)
+    confusion = confusion_matrix(predictions, y_test, len(vl.classes))  # (C, C), as vidlens.evaluate's
     result = LinearResult(
-        accuracy=float((predictions == y_test).mean()),
-        mean_class_accuracy=float(np.mean(present)),
-        per_class=per_class,
+        accuracy=accuracy(predictions, y_test),
+        mean_class_accuracy=mean_class_accuracy(confusion),
+        per_class=per_class_accuracy(confusion, vl.classes),
         confusion=confusion,
-        classes=list(classes),
-        c=chosen,
-        cv_score=cv_score,
-        cv_scores=cv_scores,
-        folds=used_folds,
+        classes=list(vl.classes),
+        c=fit.c,
+        cv_score=fit.cv_score,
+        cv_scores=fit.cv_scores,
+        folds=len(splits),
         n_train=int(n_train),
         n_test=len(y_test),
         dim=int(dim),
-        pca=None if pca is None else int(pca),
+        pca=pca,
         layer=fs.layer,
         split=vl.source,
         missing={k: list(v) for k, v in vl.missing.items()},
-        ignored=ignored,
+        ignored=int(len(fs) - train_mask.sum() - test_mask.sum()),
         failed=len(fs.failed),
         notes=notes,
         seconds=time.perf_counter() - t0,
         settings={
-            "features": path,
+            "features": "" if isinstance(features, FeatureSet) else os.fspath(features),
             "cs": cs,
             "folds": folds,
             "seed": seed,
@@ -610,12 +669,11 @@ def linear_eval(
         },
         test_ids=[fs.ids[k] for k in np.flatnonzero(test_mask)],
         y_test=y_test,
-        predictions=np.asarray(predictions, dtype=np.int64),
-        model=model,
+        predictions=predictions,
+        model=fit.model,
     )
     if out is not None:
-        text = json.dumps(result.to_dict(), indent=2) + "\n"
-        atomic_write(out, lambda tmp: tmp.write_text(text))
+        atomic_write_json(out, result.to_dict())
     return result
 
 

@@ -1,129 +1,23 @@
-"""Feature stores on disk: what ``vidlens extract`` writes and what ``vidlens linear`` / ``embed`` read.
+"""Reading a feature store: :func:`load_features` gives the descriptors of one layer as a :class:`FeatureSet`
+(what ``vidlens linear`` and ``vidlens embed`` consume); :func:`iter_records` the manifest records.
 
-Two formats hold the same things: per video, the descriptor of each extracted layer (the mean over the
-video's clips, L2-normalised; Tran et al. 2015, section 4), the per-clip activations, and a manifest record.
-
-**npy** (default), in the output folder ``DIR``::
-
-    DIR/<id>.npy              float32 (D,)       the video descriptor (one layer)
-    DIR/<id>.clips.npy        float32 (n, D)     the per-clip activations, in clip order
-    DIR/<layer>/<id>.npy ...  the same per layer when several layers are extracted
-    DIR/manifest.jsonl        one JSON record per video (``manifest-<i>-of-<n>.jsonl`` for shard i of n)
-
-**hdf5** (``--format hdf5``): one consolidated file per shard, ``DIR/features.h5`` (or
-``features-<i>-of-<n>.h5``), with datasets ``ids``, ``sources``, ``manifest`` (the records, JSON) and per
-layer a group ``<layer>`` holding ``descriptors`` (N, D), ``clips`` (M, D) and ``clip_offsets`` (N + 1,): the
-clips of video ``k`` are rows ``clip_offsets[k]:clip_offsets[k + 1]``.
-
-A manifest record: ``id``, ``source`` (the video's path), ``status`` (``"ok"`` or ``"failed"``), ``error``,
-``frames``, ``fps``, ``n_clips``, ``clip_starts`` (frames), ``clip_times`` (seconds), ``layers``, ``model``,
-``weights``, ``weights_sha256``, ``clip_len``, ``stride``, ``preset`` and, for npy stores, ``files``
-(``{layer: {"descriptor": ..., "clips": ...}}``, relative to ``DIR``).
-
-Video ids are the inputs' paths relative to the folder they were found in (or their file names), without
-the extension, with ``/`` turned into ``__`` and characters other than letters, digits, ``.``, ``-`` and
-``_`` into ``_``. Two inputs that would get the same id are told apart by a suffix (``~2``, ``~3``, in input
-order), so nothing is ever overwritten.
+The layout it reads is described in :mod:`vidlens.features.store`; :mod:`.writer` writes it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = [
-    "FeatureSet",
-    "load_features",
-    "make_video_ids",
-    "manifest_name",
-    "read_manifest",
-    "store_files",
-]
+from vidlens.features.store.layout import import_h5py, latest_records, manifest_files, read_manifest
 
-MANIFEST = "manifest.jsonl"
-H5_NAME = "features.h5"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def manifest_name(shard: tuple[int, int] = (0, 1)) -> str:
-    """``manifest.jsonl``, or ``manifest-<i>-of-<n>.jsonl`` for shard ``i`` of ``n`` (n > 1)."""
-    i, n = shard
-    return MANIFEST if n == 1 else f"manifest-{i}-of-{n}.jsonl"
-
-
-def h5_name(shard: tuple[int, int] = (0, 1)) -> str:
-    """``features.h5``, or ``features-<i>-of-<n>.h5`` for shard ``i`` of ``n`` (n > 1)."""
-    i, n = shard
-    return H5_NAME if n == 1 else f"features-{i}-of-{n}.h5"
-
-
-def _safe_id(relative: str) -> str:
-    stem = relative.rsplit(".", 1)[0] if "." in Path(relative).name else relative
-    parts = [
-        _UNSAFE.sub("_", part) for part in stem.replace(os.sep, "/").split("/") if part not in ("", ".", "..")
-    ]
-    safe = "__".join(part.strip(".") or "_" for part in parts)
-    return safe or "video"
-
-
-def make_video_ids(relatives: Sequence[str]) -> list[str]:
-    """File-name-safe, unique ids for videos given by their relative paths (see the module docstring).
-
-    >>> make_video_ids(["Jump/v_1.avi", "Jump/v_1.mp4", "a b.mp4"])
-    ['Jump__v_1', 'Jump__v_1~2', 'a_b']
-    """
-    ids: list[str] = []
-    taken: set[str] = set()
-    lowered: set[str] = set()  # case-insensitive file systems must not merge two ids either
-    for relative in relatives:
-        base = _safe_id(relative)
-        candidate, k = base, 1
-        while candidate in taken or candidate.lower() in lowered:
-            k += 1
-            candidate = f"{base}~{k}"
-        ids.append(candidate)
-        taken.add(candidate)
-        lowered.add(candidate.lower())
-    return ids
-
-
-def store_files(out: Path, video_id: str, layers: Sequence[str]) -> dict[str, dict[str, str]]:
-    """Where an npy store keeps a video's arrays: ``{layer: {"descriptor": rel, "clips": rel}}``."""
-    if len(layers) == 1:
-        return {layers[0]: {"descriptor": f"{video_id}.npy", "clips": f"{video_id}.clips.npy"}}
-    return {
-        layer: {"descriptor": f"{layer}/{video_id}.npy", "clips": f"{layer}/{video_id}.clips.npy"}
-        for layer in layers
-    }
-
-
-def read_manifest(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """The records of one manifest file; a torn last line (a run killed mid-write) is ignored, a torn
-    line elsewhere is an error."""
-    path = Path(path)
-    lines = path.read_text().splitlines()
-    records = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number == len(lines):
-                break
-            raise ValueError(f"{path}:{number}: not a JSON record; the manifest is damaged") from None
-    return records
-
-
-def _manifests(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.glob("manifest*.jsonl") if p.is_file())
+__all__ = ["FeatureSet", "as_feature_set", "iter_records", "load_features"]
 
 
 @dataclass
@@ -162,7 +56,7 @@ def load_features(path: str | os.PathLike, layer: str | None = None) -> FeatureS
             raise ValueError(f"{path} is not a feature store: pass the folder `vidlens extract --out` wrote")
         return _load_h5([path], layer)
     h5_files = sorted(path.glob("features*.h5"))
-    manifests = _manifests(path)
+    manifests = manifest_files(path)
     if h5_files and manifests:
         raise ValueError(
             f"{path} holds both npy manifests and HDF5 files; pass one .h5 file, or keep the two formats in "
@@ -187,17 +81,8 @@ def _pick_layer(layers: Sequence[str], layer: str | None, where: Path) -> str:
     return layer
 
 
-def _latest(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The last record of each id (a rerun appends newer records), in first-seen order."""
-    latest: dict[str, dict[str, Any]] = {}
-    for record in records:
-        latest.pop(record["id"], None)
-        latest[record["id"]] = record
-    return latest
-
-
 def _load_npy(folder: Path, manifests: list[Path], layer: str | None) -> FeatureSet:
-    records = list(_latest(r for m in manifests for r in read_manifest(m)).values())
+    records = list(latest_records(r for m in manifests for r in read_manifest(m)).values())
     ok = [r for r in records if r.get("status") == "ok"]
     failed = [r for r in records if r.get("status") != "ok"]
     if not ok:
@@ -234,18 +119,8 @@ def _load_npy(folder: Path, manifests: list[Path], layer: str | None) -> Feature
     )
 
 
-def _h5py() -> Any:
-    try:
-        import h5py
-    except ImportError:
-        raise ImportError(
-            "HDF5 feature stores need h5py: pip install 'vidlens[hdf5]' (or pip install h5py)"
-        ) from None
-    return h5py
-
-
 def _load_h5(files: list[Path], layer: str | None) -> FeatureSet:
-    h5py = _h5py()
+    h5py = import_h5py()
     ids, sources, records, failed, blocks = [], [], [], [], []
     locations: list[tuple[Path, int]] = []
     chosen = layer
@@ -289,4 +164,16 @@ def _load_h5(files: list[Path], layer: str | None) -> FeatureSet:
 
 def iter_records(folder: str | os.PathLike) -> Iterator[dict[str, Any]]:
     """Every latest manifest record in a store folder (npy manifests of all shards), failed ones too."""
-    yield from _latest(r for m in _manifests(Path(folder)) for r in read_manifest(m)).values()
+    yield from latest_records(r for m in manifest_files(Path(folder)) for r in read_manifest(m)).values()
+
+
+def as_feature_set(features: FeatureSet | str | os.PathLike, layer: str | None = None) -> FeatureSet:
+    """``features`` itself when it is a loaded :class:`FeatureSet` (of ``layer``, when given), else the store
+    at that path loaded with :func:`load_features`."""
+    if isinstance(features, FeatureSet):
+        if layer is not None and layer != features.layer:
+            raise ValueError(
+                f"the FeatureSet holds layer {features.layer!r}, not {layer!r}; load that layer instead"
+            )
+        return features
+    return load_features(features, layer)

@@ -1,0 +1,150 @@
+"""The shared classification metrics, on hand-made scores whose answers are known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vidlens.metrics import (
+    accuracy,
+    confusion_matrix,
+    hit_at_k,
+    mean_class_accuracy,
+    per_class_accuracy,
+    video_scores,
+)
+
+
+def test_hit_at_k_known_answers():
+    scores = torch.tensor(
+        [
+            [0.1, 0.7, 0.2],  # ranking 1, 2, 0
+            [0.5, 0.3, 0.2],  # ranking 0, 1, 2
+            [0.2, 0.3, 0.5],  # ranking 2, 1, 0
+            [0.0, 0.9, 0.1],  # ranking 1, 2, 0
+        ]
+    )
+    labels = torch.tensor([1, 1, 0, 2])
+    assert hit_at_k(scores, labels, 1) == 0.25  # only row 0
+    assert hit_at_k(scores, labels, 2) == 0.75  # rows 0, 1, 3
+    assert hit_at_k(scores, labels, 3) == 1.0
+    assert hit_at_k(scores.numpy(), [1, 1, 0, 2], 2) == 0.75  # numpy and lists work too
+    assert hit_at_k(scores.log_softmax(1), labels, 2) == 0.75  # only the order of the scores matters
+
+
+def test_hit_at_k_ties_are_broken_by_class_index():
+    tied = torch.tensor([[1.0, 1.0, 1.0, 0.0]] * 4)
+    # A tie ranks the lower class index first, as argmax and a stable descending sort do.
+    assert [hit_at_k(tied[:1], [y], 1) for y in range(4)] == [1.0, 0.0, 0.0, 0.0]
+    assert [hit_at_k(tied[:1], [y], 2) for y in range(4)] == [1.0, 1.0, 0.0, 0.0]
+    assert [hit_at_k(tied[:1], [y], 3) for y in range(4)] == [1.0, 1.0, 1.0, 0.0]
+    assert hit_at_k(tied, [0, 1, 2, 3], 2) == 0.5
+    assert int(tied[0].argmax()) == 0  # the k = 1 rule is argmax's, so the confusion matrix agrees
+
+
+def test_hit_at_k_clips_k_and_rejects_bad_input():
+    scores = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    assert hit_at_k(scores, [0, 1], 1) == 0.0
+    assert hit_at_k(scores, [0, 1], 5) == 1.0  # k > C is clipped to C
+    assert math.isnan(hit_at_k(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long), 1))
+    with pytest.raises(ValueError, match="k must be a positive int"):
+        hit_at_k(scores, [0, 1], 0)
+    with pytest.raises(ValueError, match=r"class indices in \[0, 2\)"):
+        hit_at_k(scores, [0, 2], 1)
+    with pytest.raises(ValueError, match=r"shaped \(2,\)"):
+        hit_at_k(scores, [0], 1)
+    with pytest.raises(TypeError, match="integer class indices"):
+        hit_at_k(scores, [0.0, 1.0], 1)
+    with pytest.raises(ValueError, match="contain NaN"):
+        hit_at_k(torch.tensor([[0.0, float("nan")]]), [0], 1)
+
+
+def test_video_scores_average_probabilities_or_logits():
+    clip_scores = torch.tensor([[10.0, 0.0], [0.0, 3.0], [0.0, 3.0], [1.0, 2.0]])
+    video_index = torch.tensor([0, 0, 0, 1])
+    probs = video_scores(clip_scores, video_index, 2)  # default: mean_prob
+    expected = clip_scores.double().softmax(1)
+    assert torch.allclose(probs[0].double(), expected[:3].mean(0)) and torch.allclose(
+        probs[1].double(), expected[3]
+    )
+    assert torch.allclose(probs.sum(1), torch.ones(2))
+    logits = video_scores(clip_scores, video_index, 2, reduce="mean_logit")
+    assert torch.allclose(logits, torch.tensor([[10 / 3, 2.0], [1.0, 2.0]]))
+    # One confident clip outvotes two milder ones under mean_logit but not under mean_prob.
+    assert int(probs[0].argmax()) == 1 and int(logits[0].argmax()) == 0
+    with pytest.raises(ValueError, match="reduce must be"):
+        video_scores(clip_scores, video_index, 2, reduce="max")
+    with pytest.raises(ValueError, match=r"video_index must be class indices in \[0, 1\)"):
+        video_scores(clip_scores, video_index, 1)
+
+
+def test_video_scores_reports_videos_without_clips():
+    scores = video_scores(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 2]), 3)
+    assert scores.shape == (3, 2)
+    assert torch.isnan(scores[1]).all() and not torch.isnan(scores[[0, 2]]).any()
+    with pytest.raises(ValueError, match="NaN"):
+        hit_at_k(scores, [0, 0, 1], 1)  # a video without clips cannot be silently scored
+    assert hit_at_k(scores[[0, 2]], [0, 1], 1) == 1.0
+
+
+def test_clip_hit_differs_from_video_hit():
+    # Video 0 (class 0): clips predict 0, 0, 1. Video 1 (class 1): clips predict 1, 1, 0.
+    onehot = torch.eye(2) * 5.0
+    clip_scores = onehot[[0, 0, 1, 1, 1, 0]]
+    clip_labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    videos = video_scores(clip_scores, torch.tensor([0, 0, 0, 1, 1, 1]), 2)
+    assert hit_at_k(clip_scores, clip_labels, 1) == pytest.approx(4 / 6)
+    assert hit_at_k(videos, [0, 1], 1) == 1.0  # the majority of each video's clips is right
+
+
+def test_confusion_matrix_rows_are_true_classes():
+    labels = [0, 0, 1, 2, 2, 2]
+    pred = [0, 1, 1, 2, 0, 2]
+    expected = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+    cm = confusion_matrix(torch.tensor(pred), np.array(labels), 3)
+    assert cm.dtype == np.int64 and (cm == expected).all()
+    assert cm.sum() == 6 and (cm.sum(axis=1) == [2, 1, 3]).all()
+    assert (confusion_matrix([], [], 2) == 0).all()
+    with pytest.raises(ValueError, match=r"pred must be class indices in \[0, 3\)"):
+        confusion_matrix([3], [0], 3)
+    with pytest.raises(ValueError, match=r"pred must be shaped \(2,\)"):
+        confusion_matrix([0], [0, 1], 3)
+
+
+def test_hit_at_1_agrees_with_argmax_and_the_confusion_matrix_on_ties():
+    # A constant model (every class tied) predicts class 0: it scores exactly the share of class 0.
+    labels = torch.tensor([0, 0, 1, 2, 2, 2, 1, 0])
+    constant = torch.zeros(len(labels), 3)
+    assert hit_at_k(constant, labels, 1) == pytest.approx(3 / 8)
+    # With ties and without, hit@1 is the confusion matrix's trace fraction and accuracy of argmax.
+    scores = torch.tensor([[1.0, 1.0, 0.0], [0.0, 2.0, 2.0], [0.5, 0.1, 0.5], [0.0, 0.0, 3.0]] * 2)
+    labels = torch.tensor([1, 1, 2, 2, 0, 2, 0, 2])
+    cm = confusion_matrix(scores.argmax(dim=1), labels, 3)
+    assert hit_at_k(scores, labels, 1) == np.trace(cm) / cm.sum() == accuracy(scores.argmax(dim=1), labels)
+    per_class = per_class_accuracy(cm, ["a", "b", "c"])
+    for c, name in enumerate("abc"):
+        rows = labels == c
+        assert per_class[name] == hit_at_k(scores[rows], labels[rows], 1)
+
+
+def test_accuracy_and_per_class_accuracy():
+    labels = [0, 0, 1, 2, 2, 2]
+    pred = np.array([0, 1, 1, 2, 0, 2])
+    assert accuracy(pred, labels) == pytest.approx(4 / 6)
+    assert math.isnan(accuracy([], []))
+    with pytest.raises(ValueError, match=r"pred must be shaped \(6,\)"):
+        accuracy(pred[:2], labels)
+    with pytest.raises(TypeError, match="integer class indices"):
+        accuracy([0.5], [0])
+    cm = confusion_matrix(pred, labels, 4)  # class 3 has no item
+    per_class = per_class_accuracy(cm, ["a", "b", "c", "d"])
+    assert per_class == {"a": 0.5, "b": 1.0, "c": pytest.approx(2 / 3), "d": None}
+    assert mean_class_accuracy(cm) == pytest.approx((0.5 + 1.0 + 2 / 3) / 3)  # classes with items only
+    assert math.isnan(mean_class_accuracy(np.zeros((2, 2), np.int64)))
+    with pytest.raises(ValueError, match=r"confusion must be shaped \(3, 3\)"):
+        per_class_accuracy(cm, ["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"confusion must be shaped \(C, C\)"):
+        mean_class_accuracy(np.zeros((2, 3)))
