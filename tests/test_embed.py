@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 
 import numpy as np
 import pytest
 
 from test_linear import clusters, labelled_store, ucf_root, write_store
-from vidlens.cli import main
-from vidlens.features.embed import Embedding, add_parser, embed, run
+from vidlens.cli import build_parser, main
+from vidlens.cli.features import cmd_embed
+from vidlens.features.embed import Embedding, embed
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -76,17 +76,15 @@ def test_bad_inputs_are_clear_errors(tmp_path):
 
 
 def _parse(argv):
-    parser = argparse.ArgumentParser(prog="vidlens")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(argv)
+    return build_parser().parse_args(argv)
 
 
 def test_cli_reports_where_the_map_went(tmp_path, capsys):
     store, labels, _, _ = labelled_store(tmp_path)
     out = tmp_path / "cli.png"
     args = _parse(["embed", str(store), "--labels", str(labels), "--out", str(out), "--perplexity", "5"])
-    assert args.func is run
-    assert run(args) == 0
+    assert args.func is cmd_embed
+    assert cmd_embed(args) == 0
     printed = capsys.readouterr().out
     assert f"-> {out}" in printed and "40 labelled, 4 classes, perplexity 5" in printed
     assert str(tmp_path / "cli.csv") in printed

@@ -9,14 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidlens.cli import main
+from vidlens.cli import build_parser, main
+from vidlens.cli.features import cmd_linear
 from vidlens.features.linear import (
     LinearResult,
-    add_parser,
     label_features,
     linear_eval,
     read_labels,
-    run,
 )
 from vidlens.features.store import load_features
 
@@ -381,20 +380,18 @@ def test_class_folders_get_a_seeded_stratified_split(tmp_path):
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="vidlens")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(argv)
+    return build_parser().parse_args(argv)
 
 
 def test_cli_prints_the_table_and_writes_metrics(tmp_path, capsys):
     store, labels, _, _ = labelled_store(tmp_path)
     out = tmp_path / "m.json"
     args = _parse(["linear", str(store), "--labels", str(labels), "--pca", "4", "--c", "0.1,1,10"])
-    assert args.func is run and args.c == [0.1, 1.0, 10.0] and args.folds == 5
+    assert args.func is cmd_linear and args.c == [0.1, 1.0, 10.0] and args.folds == 5
     args = _parse(
         ["linear", str(store), "--labels", str(labels), "--c", "1,10", "--folds", "3", "--out", str(out)]
     )
-    assert run(args) == 0
+    assert cmd_linear(args) == 0
     printed = capsys.readouterr().out
     header, rule, row = printed.splitlines()[:3]
     assert header.split()[:4] == ["Features", "Dim", "C", "CV"]

@@ -23,23 +23,21 @@ order, with the header ``id,source,label,x,y`` (``label`` empty for an unlabelle
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from vidlens.features.linear import _warnings_to_stderr, label_features
+from vidlens.features.linear import label_features
 from vidlens.features.store import FeatureSet, as_feature_set
 from vidlens.io import atomic_write
 from vidlens.viz import embedding_figure, save_figure
 
-__all__ = ["Embedding", "add_parser", "embed", "run"]
+__all__ = ["Embedding", "embed"]
 
 _FORMATS = (".png", ".pdf", ".svg")
 UNLABELLED = "unlabelled"
@@ -144,44 +142,3 @@ def embed(
 # --------------------------------------------------------------------------------------------------------
 # vidlens embed
 # --------------------------------------------------------------------------------------------------------
-
-
-def add_parser(subparsers: Any) -> None:
-    """Add ``vidlens embed`` to the ``subparsers`` of the main parser."""
-    p = subparsers.add_parser("embed", help="t-SNE map of extracted video descriptors, coloured by class")
-    p.add_argument("features", metavar="FEATURES", help="feature store folder (or .h5) of `vidlens extract`")
-    p.add_argument("--data", metavar="ROOT", help="dataset root whose classes colour the map")
-    p.add_argument("--split", type=int, default=1, help="official split of --data to read (default 1)")
-    p.add_argument("--labels", metavar="FILE", help="labels file: lines 'ID_OR_PATH LABEL [train|test]'")
-    p.add_argument("--layer", metavar="NAME", help="layer to map when the store holds several")
-    p.add_argument("--out", default="embed.png", metavar="PNG", help="the figure (default embed.png)")
-    p.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (default 30)")
-    p.add_argument(
-        "--pca-first", type=int, default=50, help="PCA dimensions before t-SNE, 0: none (default 50)"
-    )
-    p.add_argument("--seed", type=int, default=0, help="(default 0)")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``vidlens embed``: say where the figure and coordinates went (errors are reported by
-    ``vidlens.cli.main``)."""
-    with _warnings_to_stderr():
-        result = embed(
-            args.features,
-            layer=args.layer,
-            data=args.data,
-            split=args.split,
-            labels=args.labels,
-            out=args.out,
-            perplexity=args.perplexity,
-            seed=args.seed,
-            pca_first=args.pca_first or None,
-        )
-    labelled = sum(name is not None for name in result.labels)
-    print(
-        f"t-SNE of {len(result.ids)} videos ({labelled} labelled, {len(result.classes)} classes, "
-        f"perplexity {result.perplexity:g}) -> {result.png}"
-    )
-    print(f"coordinates: {result.coords_file}")
-    return 0

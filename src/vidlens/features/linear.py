@@ -45,14 +45,11 @@ of the cross-validated pipeline, so each fold fits its own PCA on its own traini
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
-import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,11 +66,9 @@ __all__ = [
     "LabelEntry",
     "LinearResult",
     "VideoLabels",
-    "add_parser",
     "label_features",
     "linear_eval",
     "read_labels",
-    "run",
 ]
 
 #: The grid of SVM regularisation constants tried by cross-validation (C3D's paper does not give its C).
@@ -680,88 +675,3 @@ def linear_eval(
 # --------------------------------------------------------------------------------------------------------
 # vidlens linear
 # --------------------------------------------------------------------------------------------------------
-
-
-def _cs_arg(text: str) -> list[float]:
-    """Parse ``0.01,0.1,1`` into a list of positive floats."""
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers such as 0.1,1,10, got {text!r}"
-        ) from None
-    if not values or any(not math.isfinite(v) or v <= 0 for v in values):
-        raise argparse.ArgumentTypeError(f"C values must be positive, got {text!r}")
-    return values
-
-
-def add_parser(subparsers: Any) -> None:
-    """Add ``vidlens linear`` to the ``subparsers`` of the main parser."""
-    p = subparsers.add_parser(
-        "linear", help="linear-SVM accuracy of extracted video descriptors (C3D's protocol)"
-    )
-    p.add_argument("features", metavar="FEATURES", help="feature store folder (or .h5) of `vidlens extract`")
-    p.add_argument(
-        "--data", metavar="ROOT", help="dataset root with its split files (UCF101, HMDB51, folders)"
-    )
-    p.add_argument("--split", type=int, default=1, help="official split of --data (default 1)")
-    p.add_argument("--labels", metavar="FILE", help="labels file: lines 'ID_OR_PATH LABEL [train|test]'")
-    p.add_argument("--layer", metavar="NAME", help="layer to evaluate when the store holds several")
-    p.add_argument("--pca", type=int, metavar="K", help="compress descriptors to K dims first (C3D: 10)")
-    p.add_argument("--c", type=_cs_arg, default=list(DEFAULT_CS), metavar="C,C,...",
-                   help="SVM constants tried by cross-validation (default 0.01,0.1,1,10,100)")  # fmt: skip
-    p.add_argument(
-        "--folds", type=int, default=5, help="cross-validation folds on the train split (default 5)"
-    )
-    p.add_argument(
-        "--test-fraction",
-        type=float,
-        default=0.3,
-        help="held out per class when there is no split (default 0.3)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="folds, PCA and any random split (default 0)")
-    p.add_argument("--out", metavar="PATH", help="write the metrics as JSON to PATH")
-    p.set_defaults(func=run)
-
-
-@contextmanager
-def _warnings_to_stderr() -> Iterator[None]:
-    """Print the warnings raised inside the block as ``warning: ...`` lines on stderr, also when the block
-    fails (its error then reaches ``vidlens.cli.main``, which prints it and exits with status 2)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        try:
-            yield
-        finally:
-            for w in caught:
-                print(f"warning: {w.message}", file=sys.stderr)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``vidlens linear``: print the table (errors are reported by ``vidlens.cli.main``)."""
-    with _warnings_to_stderr():
-        result = linear_eval(
-            args.features,
-            layer=args.layer,
-            data=args.data,
-            split=args.split,
-            labels=args.labels,
-            pca=args.pca,
-            cs=args.c,
-            folds=args.folds,
-            seed=args.seed,
-            test_fraction=args.test_fraction,
-            out=args.out,
-        )
-    print(result.table())
-    print(
-        f"labels: {result.split}; {result.n_train} train and {result.n_test} test videos, "
-        f"{result.ignored} store videos in no split, {sum(map(len, result.missing.values()))} split videos "
-        "missing from the store"
-    )
-    if result.cv_scores:
-        scores = ", ".join(f"C={c:g}: {100 * s:.1f}" for c, s in result.cv_scores.items())
-        print(f"{result.folds}-fold CV accuracy on the train split: {scores}")
-    if args.out:
-        print(f"metrics written to {args.out}")
-    return 0
