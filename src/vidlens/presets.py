@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from vidlens.video import DEFAULT_SIZE
+
 __all__ = [
     "FROM_PRESET",
     "PRESETS",
@@ -45,7 +47,7 @@ class Preset:
     name: str
     # (H, W) frames are resized to when decoded; None keeps the video's own size. C3D: 128x171 (Tran et
     # al. 2015, section 3.3).
-    size: tuple[int, int] | None = (128, 171)
+    size: tuple[int, int] | None = DEFAULT_SIZE
     # Side of the square crop taken from the resized frames (random while training, central otherwise);
     # None feeds whole frames. C3D: 112.
     crop: int | None = 112
