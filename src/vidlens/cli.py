@@ -183,12 +183,10 @@ def _train_config(args: argparse.Namespace):
         for name in (
             "layout", "split", "model", "init", "epochs", "batch_size", "lr", "lr_steps", "lr_gamma",
             "momentum", "weight_decay", "grad_clip", "clip_len", "size", "crop", "flip_p", "preset", "eval_clips",
-            "workers", "device", "seed",
+            "workers", "device", "precision", "seed",
         )
         if getattr(args, name, None) is not None
     }  # fmt: skip
-    if args.no_amp:
-        overrides["amp"] = False
     if args.no_channels_last:
         overrides["channels_last"] = False
     return TrainConfig(data=args.data, model_kwargs=dict(args.model_arg or []), **overrides)
@@ -201,7 +199,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume and (Path(args.out) / "config.json").is_file():
         # The run's own settings; only those that do not change its results may be given again.
         config, _ = load_config(args.out)
-        for name in ("epochs", "workers", "device"):
+        for name in ("epochs", "workers", "device", "precision"):
             if getattr(args, name) is not None:
                 setattr(config, name, getattr(args, name))
     else:
@@ -231,6 +229,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         workers=args.workers,
         device=args.device,
+        precision=args.precision,
         progress=not args.quiet,
     )
     print(result.table())
@@ -264,6 +263,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 def _add_train_parser(sub) -> None:
     from vidlens.runs import TrainConfig
+    from vidlens.runtime import PRECISIONS
 
     d = TrainConfig()
     p = sub.add_parser("train", help="train a model on a video dataset (C3D recipe)")
@@ -300,7 +300,13 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--eval-clips", type=int, help=f"clips per video when evaluating (default {d.eval_clips})")
     p.add_argument("--workers", type=int, help=f"DataLoader worker processes (default {d.workers})")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N (default auto)")
-    p.add_argument("--no-amp", action="store_true", help="no mixed precision on GPU")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="autocast: auto (bf16 or fp16 on GPU, fp32 on CPU; the default), fp32, bf16, fp16",
+    )
+    p.add_argument("--no-amp", dest="precision", action="store_const", const="fp32",
+                   help="the same as --precision fp32 (kept for older scripts)")  # fmt: skip
     p.add_argument("--no-channels-last", action="store_true", help="no channels_last_3d on GPU")
     p.add_argument("--seed", type=int, help=f"(default {d.seed})")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -388,6 +394,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _add_extract_parser(sub: argparse._SubParsersAction) -> None:
+    from vidlens.runtime import PRECISIONS
+
     p = sub.add_parser(
         "extract",
         help="video descriptors (C3D fc6: mean over 16-frame clips, L2-normalised) for many videos",
@@ -420,8 +428,8 @@ def _add_extract_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--precision",
         default="auto",
-        choices=["auto", "fp32", "bf16", "fp16"],
-        help="auto: bf16 on GPU if exact to 1e-2",
+        choices=PRECISIONS,
+        help="auto: bf16 on GPU if exact to 1e-2, fp32 on CPU; bf16 runs on CPU too (slowly)",
     )
     p.add_argument("--format", default="npy", choices=["npy", "hdf5"], help="per-video .npy files or one .h5")
     p.add_argument("--shard", default=None, metavar="I/N", help="process shard I of N (0-based)")
@@ -525,6 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(sub)
     _add_extract_parser(sub)
     from vidlens.features import embed, linear
+    from vidlens.runtime import PRECISIONS
 
     linear.add_parser(sub)
     embed.add_parser(sub)
@@ -538,6 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--device", default=None)
+    p.add_argument("--precision", default=None, choices=PRECISIONS, help="autocast (default: the run's)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_evaluate)
 
