@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 import vidlens.evaluate as ev
+from vidlens.cli import main
 from vidlens.data.datasets import ClipDataset, load_videos
 from vidlens.data.synthetic import MotionConfig, make_motion_dataset
 from vidlens.evaluate import (
@@ -151,6 +152,7 @@ def test_planted_model_gives_known_clip_and_video_accuracy(planted_root):
         "reduce": "mean_prob",
         "batch_size": 4,
         "device": "cpu",
+        "precision": "fp32",
     }
     assert result.table().splitlines()[2].split() == ["GreyOracle", "66.7", "75.0", "100.0"]
     assert json.loads(json.dumps(result.to_dict()))["confusion"] == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
@@ -268,6 +270,23 @@ def test_evaluate_run_matches_a_direct_computation(motion_root, tmp_path):
     assert metrics["model"] == "c3d_depth1" and metrics["model_kwargs"] == {"width": 4}
     assert sum(map(sum, metrics["confusion"])) == 4
     assert (run / "confusion.png").stat().st_size > 1000
+
+
+def test_evaluate_in_bf16_on_the_cpu_is_close_to_fp32(motion_root, tmp_path, capsys):
+    run = _make_run(tmp_path / "run", motion_root)
+    exact = evaluate_run(run, precision="fp32", progress=False, write=False)
+    assert main(["evaluate", str(run), "--precision", "bf16", "--quiet"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert (exact.settings["precision"], metrics["settings"]["precision"]) == ("fp32", "bf16")
+    fast = evaluate(
+        load_run_model(run)[0], load_videos(motion_root, subset="test"), clips_per_video=2, clip_len=16,
+        size=(112, 112), crop=112, batch_size=3, workers=0, device="cpu", precision="bf16", progress=False,
+    )  # fmt: skip
+    assert fast.settings["precision"] == "bf16"
+    np.testing.assert_allclose(fast.video_scores, exact.video_scores, atol=2e-2)
+    assert not np.array_equal(fast.video_scores, exact.video_scores)  # bf16 did run
+    with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
+        evaluate_run(run, precision="fp16", progress=False, write=False)
 
 
 def test_bad_runs_and_datasets_give_clear_errors(motion_root, tmp_path):

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,9 @@ import torch
 
 from vidlens.cli import main
 from vidlens.features.extract import (
+    BF16_TOLERANCE,
     ClipRecipe,
+    _Runner,
     extract_collection,
     extract_features,
     resolve_inputs,
@@ -25,6 +28,7 @@ from vidlens.features.extract import (
 from vidlens.features.store import load_features, make_video_ids, read_manifest
 from vidlens.models import create_model, extract
 from vidlens.presets import get_preset
+from vidlens.runtime import Runtime
 from vidlens.video import iter_clips, write_video
 
 from conftest import indexed_frames
@@ -102,6 +106,45 @@ def test_extract_features_is_the_mean_of_clip_activations(collection, tiny_model
     np.testing.assert_array_equal(both["fc6"].descriptor, f.descriptor)
     with pytest.raises(KeyError, match="unknown C3DDepth layer 'fc9'"):
         extract_features(tiny_model, path, "fc9", **SMALL)
+
+
+def _clips(path: Path, model: torch.nn.Module) -> torch.Tensor:
+    transform = ClipRecipe(preset="plain").transform(model)
+    return torch.stack([transform(c.frames) for c in iter_clips(path, 16, 8)])  # (n, 3, 16, 112, 112)
+
+
+def test_calibration_keeps_bf16_within_tolerance_else_fp32(collection, tiny_model):
+    """ "auto" on CUDA calibrates bf16 against fp32 on the first batch; the same code runs on the CPU."""
+    clips = _clips(collection / "A/a2.mp4", tiny_model)
+    runner = _Runner(tiny_model, ["fc6", "pool5"], torch.device("cpu"), "fp32", "auto")
+    error = runner.calibrate(clips, Runtime.create("cpu", "bf16"))
+    assert 0 < error <= BF16_TOLERANCE and runner.calibration_error == error
+    assert runner.precision == "bf16" and runner.candidate is None
+
+    strict = _Runner(tiny_model, ["fc6"], torch.device("cpu"), "fp32", "auto")
+    assert strict.calibrate(clips, Runtime.create("cpu", "bf16"), tolerance=0.0) > 0
+    assert strict.precision == "fp32"
+
+    # The path "auto" takes: a candidate calibrated by the first batch, then kept for the others.
+    auto = _Runner(tiny_model, ["fc6"], torch.device("cpu"), "auto", "auto")
+    assert auto.precision == "fp32" and auto.candidate is None  # on the CPU "auto" is fp32
+    auto.candidate = replace(auto.runtime, precision="bf16")
+    first = auto(clips)["fc6"]
+    assert auto.precision == "bf16" and auto.candidate is None and auto.calibration_error is not None
+    np.testing.assert_array_equal(auto(clips)["fc6"], first)
+
+
+def test_bf16_extraction_on_the_cpu_is_close_to_fp32(collection, tiny_model, tmp_path):
+    path = collection / "A/a2.mp4"
+    exact = extract_features(tiny_model, path, "fc6", preset="plain", device="cpu", precision="fp32")
+    fast = extract_features(tiny_model, path, "fc6", preset="plain", device="cpu", precision="bf16")
+    assert fast.clips.shape == exact.clips.shape and not np.array_equal(fast.clips, exact.clips)
+    assert np.linalg.norm(fast.clips - exact.clips) <= 1e-1 * np.linalg.norm(exact.clips)
+    assert np.linalg.norm(fast.descriptor - exact.descriptor) <= 1e-1  # unit vectors: relative error
+    summary = _extract(tiny_model, [collection / "A"], tmp_path / "feats", device="cpu", precision="bf16")
+    assert (summary.done, summary.precision) == (2, "bf16")
+    with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
+        extract_features(tiny_model, path, "fc6", device="cpu", precision="fp16")
 
 
 def _extract(model, inputs, out, **kw):

@@ -1,18 +1,30 @@
-"""vidlens.runs: device helpers shared by the training and evaluation loops."""
+"""vidlens.runs: the typed training config and its file."""
 
 from __future__ import annotations
 
-import torch
+import json
 
-from vidlens.models import create_model
-from vidlens.runs import channels_last_3d
+import pytest
+
+from vidlens.runs import TrainConfig, load_config, save_config
 
 
-def test_channels_last_3d_converts_conv3d_weights_of_mixed_models():
-    """Slow fusion mixes Conv3d and 2D convs: model.to(channels_last_3d) fails on it, this must not."""
-    model = create_model("slow_fusion", num_classes=3, width=8)
-    assert channels_last_3d(model) is True
-    assert model.conv1.weight.is_contiguous(memory_format=torch.channels_last_3d)
-    x = torch.randn(1, 3, 16, 112, 112).contiguous(memory_format=torch.channels_last_3d)
-    assert model.eval()(x).shape == (1, 3)
-    assert channels_last_3d(create_model("gru_rcn", num_classes=3, width=8)) is False
+def test_precision_replaces_amp_and_old_configs_still_load(tmp_path):
+    """Runs written before `precision` existed saved `"amp": true/false`: they load, mapped onto precision."""
+    assert TrainConfig().precision == "auto"
+    assert TrainConfig.from_dict({"amp": True}).precision == "auto"
+    assert TrainConfig.from_dict({"amp": False}).precision == "fp32"
+    assert "amp" not in TrainConfig().to_dict()
+
+    save_config(tmp_path, TrainConfig(data="D", epochs=3), ["a", "b"])
+    payload = json.loads((tmp_path / "config.json").read_text())
+    del payload["config"]["precision"]
+    payload["config"]["amp"] = False
+    (tmp_path / "config.json").write_text(json.dumps(payload))
+    config, classes = load_config(tmp_path)
+    assert (config.precision, config.epochs, classes) == ("fp32", 3, ["a", "b"])
+
+
+def test_an_unknown_precision_says_which_exist():
+    with pytest.raises(ValueError, match=r"precision must be one of auto, fp32, bf16, fp16.*'fp8'"):
+        TrainConfig(precision="fp8")

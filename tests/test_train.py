@@ -15,9 +15,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vidlens.cli import _train_config, build_parser, main
 from vidlens.data.synthetic import MotionConfig, make_motion_dataset
 from vidlens.models import WeightsMismatchError, create_model
-from vidlens.runs import TrainConfig, load_config, load_run_model, mixed_precision, save_config
+from vidlens.runs import TrainConfig, load_config, load_run_model, save_config
+from vidlens.runtime import Runtime
 from vidlens.train import TrainResult, _rng_state, _set_rng_state, train, train_step
 
 LOG_KEYS = {"epoch", "lr", "loss", "accuracy", "clips", "skipped", "seconds", "clips_per_s"}
@@ -129,7 +131,8 @@ def test_train_step_clips_the_global_gradient_norm():
 
 
 def test_mixed_precision_is_off_on_the_cpu():
-    assert mixed_precision(torch.device("cpu"), True) == (None, None)
+    runtime = Runtime.create("cpu", "auto")
+    assert (runtime.precision, runtime.scaler()) == ("fp32", None)
 
 
 def test_random_states_survive_a_weights_only_checkpoint(tmp_path):
@@ -232,6 +235,60 @@ def test_resumed_run_ends_exactly_as_an_uninterrupted_one(motion_root, tmp_path,
     again = train(config, stopped, resume=True, progress=False)
     assert "has finished its 3 epochs" in capsys.readouterr().out
     assert again.history == resumed.history and (stopped / "model.pt").read_bytes() == weights
+
+
+def test_a_run_saved_before_precision_existed_resumes(trained_run, tmp_path, capsys):
+    """Runs of earlier versions saved `"amp": true` in config.json and the checkpoint: `vidlens train
+    --resume` continues them, in the precision "auto" that amp true meant."""
+    old = tmp_path / "old"
+    shutil.copytree(trained_run, old)
+    payload = json.loads((old / "config.json").read_text())
+    checkpoint = torch.load(old / "checkpoint.pt", weights_only=True)
+    for saved in (payload["config"], checkpoint["config"]):
+        assert saved.pop("precision") == "auto"
+        saved["amp"] = True
+    (old / "config.json").write_text(json.dumps(payload))
+    torch.save(checkpoint, old / "checkpoint.pt")
+    capsys.readouterr()
+
+    assert (
+        main(["train", payload["config"]["data"], "--out", str(old), "--resume", "--epochs", "2", "--quiet"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "epochs: 1 in the run, 2 now" in out and "precision" not in out  # amp true is precision auto
+    assert [h["epoch"] for h in read_log(old)] == [1, 2]
+    assert load_config(old)[0].precision == "auto"
+    assert torch.load(old / "checkpoint.pt", weights_only=True)["config"]["precision"] == "auto"
+
+
+def test_cli_precision_flags(motion_root):
+    def precision(*flags: str) -> str:
+        args = build_parser().parse_args(["train", str(motion_root), "--out", "run", *flags])
+        return _train_config(args).precision
+
+    assert precision() == "auto"
+    assert precision("--precision", "bf16") == "bf16"
+    assert precision("--no-amp") == "fp32"  # the flag of earlier versions, kept as an alias
+    with pytest.raises(SystemExit):
+        precision("--precision", "fp8")
+
+
+def test_precision_may_change_between_sessions_of_a_run(motion_root, trained_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    capsys.readouterr()
+    result = train(small_config(motion_root, precision="bf16"), run, resume=True, progress=False)
+    assert result.epochs == 2
+    assert "precision: 'auto' in the run, 'bf16' now" in capsys.readouterr().out
+    assert load_config(run)[0].precision == "bf16"
+    with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
+        train(
+            small_config(motion_root, precision="fp16", device="cpu", epochs=3),
+            run,
+            resume=True,
+            progress=False,
+        )
 
 
 def test_worker_processes_load_the_same_clips(motion_root, tmp_path):

@@ -47,13 +47,8 @@ from vidlens.data.datasets import (
 from vidlens.io import atomic_write
 from vidlens.metrics import Reduce, confusion_matrix, hit_at_k, per_class_accuracy, video_scores
 from vidlens.presets import FROM_PRESET, FromPreset, Preset, resolve_preset
-from vidlens.runs import (
-    METRICS,
-    channels_last_3d,
-    load_run_model,
-    mixed_precision,
-    select_device,
-)
+from vidlens.runs import METRICS, load_run_model
+from vidlens.runtime import Precision, Runtime
 from vidlens.video import Size
 from vidlens.viz import confusion_figure, save_figure, text_table
 
@@ -98,7 +93,8 @@ class EvalResult:
     per_class: dict[str, float | None]
     # Wall-clock time of the evaluation.
     seconds: float
-    # How clips were made and averaged: clips_per_video, clip_len, size, crop, preset, reduce, batch_size, device.
+    # How clips were made and averaged: clips_per_video, clip_len, size, crop, preset, reduce, batch_size,
+    # device, precision (the one the model ran in: "auto" resolved).
     settings: dict[str, Any] = field(default_factory=dict)
     # Name shown in table(): the registry name for evaluate_run, else the model's class name.
     model: str = ""
@@ -213,7 +209,7 @@ def evaluate(
     batch_size: int = 30,
     workers: int = 2,
     device: str | torch.device = "auto",
-    amp: bool = True,
+    precision: Precision = "auto",
     channels_last: bool = True,
     progress: bool = True,
 ) -> EvalResult:
@@ -228,8 +224,9 @@ def evaluate(
 
     Clips are batched across videos by a DataLoader with ``workers`` decoding processes, and run under
     ``torch.inference_mode`` with the model in eval mode (its train/eval mode is restored afterwards; it is
-    left on ``device``). On CUDA, ``amp`` runs it under bf16 autocast (fp16 where bf16 is unsupported) and
-    ``channels_last`` puts clips and Conv3d weights in ``channels_last_3d``.
+    left on ``device``). ``precision`` is the autocast precision (:mod:`vidlens.runtime`: ``"auto"`` is bf16
+    or fp16 on CUDA, fp32 on the CPU); on CUDA, ``channels_last`` puts clips and Conv3d weights in
+    ``channels_last_3d``.
     """
     t0 = time.perf_counter()
     dataset = _eval_dataset(
@@ -246,8 +243,7 @@ def evaluate(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if reduce not in ("mean_prob", "mean_logit"):
         raise ValueError(f"reduce must be 'mean_prob' or 'mean_logit', got {reduce!r}")
-    device = device if isinstance(device, torch.device) else select_device(device)
-    on_cuda = device.type == "cuda"
+    runtime = Runtime.create(device, precision, channels_last=channels_last)
     # One item per video, its clips decoded in one pass; batches hold about `batch_size` clips.
     loader = DataLoader(
         VideoClipsDataset(dataset),
@@ -255,12 +251,10 @@ def evaluate(
         shuffle=False,
         num_workers=workers,
         collate_fn=collate_video_clips,
-        pin_memory=on_cuda,
+        pin_memory=runtime.device.type == "cuda",
     )
     was_training = model.training
-    model.eval().to(device)
-    channels_last = on_cuda and channels_last and channels_last_3d(model)
-    autocast_dtype, _ = mixed_precision(device, amp)
+    runtime = runtime.prepare(model.eval())
 
     scores, labels, indices, skipped = [], [], [], 0
     bar = tqdm(total=len(dataset), desc="evaluate", unit="clip", disable=not progress, dynamic_ncols=True)
@@ -271,10 +265,8 @@ def evaluate(
                 skipped += batch.skipped
                 if len(batch.labels) == 0:
                     continue
-                clips = batch.clips.to(device, non_blocking=True)  # (N, 3, T, H, W)
-                if channels_last:
-                    clips = clips.contiguous(memory_format=torch.channels_last_3d)
-                with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                clips = runtime.input(batch.clips)  # (N, 3, T, H, W)
+                with runtime.autocast():
                     out = model(clips)
                 if not isinstance(out, torch.Tensor) or out.shape != (len(clips), len(classes)):
                     got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
@@ -305,7 +297,8 @@ def evaluate(
         "preset": dataset.transform.preset.name,
         "reduce": reduce,
         "batch_size": batch_size,
-        "device": str(device),
+        "device": str(runtime.device),
+        "precision": runtime.precision,
     }
     return _result(
         clip_scores,
@@ -378,6 +371,7 @@ def evaluate_run(
     batch_size: int | None = None,
     workers: int | None = None,
     device: str | None = None,
+    precision: Precision | None = None,
     reduce: Reduce = "mean_prob",
     progress: bool = True,
     write: bool = True,
@@ -386,10 +380,10 @@ def evaluate_run(
 
     The model (:func:`vidlens.models.load_model`, with the run's preset: frame size, crop and normalisation),
     its classes and every setting come from the run: the dataset root and layout, the split, ``eval_clips``
-    clips per video, clip length, batch size, workers, device and CUDA options; the arguments override them. The dataset must have the run's classes. With
-    ``write``, ``RUN/metrics.json`` (the result of :meth:`EvalResult.to_dict` plus the dataset, layout,
-    split and subset) and ``RUN/confusion.png`` (row-normalised video confusion matrix) are written
-    atomically.
+    clips per video, clip length, batch size, workers, device, precision and channels_last; the arguments
+    override them. The dataset must have the run's classes. With ``write``, ``RUN/metrics.json`` (the result
+    of :meth:`EvalResult.to_dict` plus the dataset, layout, split and subset) and ``RUN/confusion.png``
+    (row-normalised video confusion matrix) are written atomically.
 
     A dataset in plain class folders has no test split: it is refused unless ``subset="all"``, since its
     videos may be the very ones the model was trained on.
@@ -425,7 +419,7 @@ def evaluate_run(
         batch_size=config.batch_size if batch_size is None else batch_size,
         workers=config.workers if workers is None else workers,
         device=config.device if device is None else device,
-        amp=config.amp,
+        precision=config.precision if precision is None else precision,
         channels_last=config.channels_last,
         progress=progress,
     )

@@ -1,4 +1,4 @@
-"""Training runs on disk: the typed config, device choice, and loading a trained model.
+"""Training runs on disk: the typed config and loading a trained model.
 
 A run directory holds::
 
@@ -28,17 +28,15 @@ from torch import nn
 from vidlens import __version__
 from vidlens.io import atomic_write_text
 from vidlens.presets import PRESETS, Preset, get_preset, override
+from vidlens.runtime import Precision, check_precision
 
 __all__ = [
     "TrainConfig",
     "build_model",
-    "channels_last_3d",
     "load_config",
     "load_run_model",
-    "mixed_precision",
     "run_weights",
     "save_config",
-    "select_device",
 ]
 
 CONFIG = "config.json"
@@ -97,8 +95,10 @@ class TrainConfig:
     workers: int = 2
     # "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:1", ...
     device: str = "auto"
-    # bf16/fp16 autocast and channels_last_3d memory format: used on CUDA only.
-    amp: bool = True
+    # Autocast precision (vidlens.runtime): "auto" is bf16 on recent GPUs, fp16 with loss scaling on older
+    # ones, fp32 on the CPU; "fp32", "bf16" (CPU too, slowly) and "fp16" (CUDA only) force one.
+    precision: Precision = "auto"
+    # channels_last_3d memory format for Conv3d weights and clips: used on CUDA only.
     channels_last: bool = True
     # Seed of every random choice (clips, crops, flips, init, shuffling).
     seed: int = 0
@@ -116,6 +116,7 @@ class TrainConfig:
             raise ValueError(f"grad_clip must be positive (or None for no clipping), got {self.grad_clip}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        check_precision(self.precision)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,6 +147,12 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """The config a ``to_dict`` dict describes; configs of earlier versions load too (their ``amp``
+        flag becomes ``precision``: True "auto", False "fp32")."""
+        data = dict(data)
+        if "amp" in data:
+            amp = data.pop("amp")
+            data.setdefault("precision", "auto" if amp else "fp32")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -208,40 +215,3 @@ def load_run_model(
 
     config, classes = load_config(run_dir)
     return load_model(run=run_dir, map_location=map_location), config, classes
-
-
-def select_device(name: str = "auto") -> torch.device:
-    """``"auto"``: the first CUDA device if there is one, else the CPU; otherwise ``torch.device(name)``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} asked for, but CUDA is not available here; use --device cpu")
-    return device
-
-
-def mixed_precision(
-    device: torch.device, enabled: bool = True
-) -> tuple[torch.dtype | None, torch.amp.GradScaler | None]:
-    """Autocast dtype and gradient scaler for ``device``: bf16 on CUDA where supported, else fp16 with a
-    GradScaler; ``(None, None)`` (full precision) on the CPU or when not ``enabled``."""
-    if not enabled or device.type != "cuda":
-        return None, None
-    if torch.cuda.is_bf16_supported():
-        return torch.bfloat16, None
-    return torch.float16, torch.amp.GradScaler("cuda")
-
-
-def channels_last_3d(model: nn.Module) -> bool:
-    """Put the 5-D weights of every ``Conv3d`` into ``channels_last_3d`` (in place); True if there were any.
-
-    Only Conv3d weights are converted: ``model.to(memory_format=torch.channels_last_3d)`` fails on the 4-D
-    weights of the 2D layers that the fusion nets and GRU-RCN mix in. Inputs are worth converting only when
-    this returns True.
-    """
-    found = False
-    for module in model.modules():
-        if isinstance(module, nn.Conv3d):
-            module.to(memory_format=torch.channels_last_3d)
-            found = True
-    return found

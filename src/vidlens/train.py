@@ -25,6 +25,10 @@ whatever N is), each process taking ``batch_size / N`` clips of the same shuffle
 normalised by the global clip count, so a step's gradient is the gradient of the global batch's mean loss,
 the same as one process would compute on the whole batch. When N does not divide the number of videos,
 DistributedSampler repeats up to N - 1 of them per epoch so that every process takes as many steps.
+
+Device and precision. ``config.device``, ``config.precision`` and ``config.channels_last`` make the
+:class:`vidlens.runtime.Runtime` every step runs in: on CUDA bf16 autocast by default (fp16 with a gradient
+scaler, saved in the checkpoint, on GPUs without native bf16), fp32 on the CPU.
 """
 
 from __future__ import annotations
@@ -52,19 +56,8 @@ from tqdm.auto import tqdm
 from vidlens.data.datasets import ClipBatch, ClipDataset, VideoList, collate_clips, load_videos
 from vidlens.io import atomic_save, atomic_write
 from vidlens.models.weights import WeightsRecord, weights_payload
-from vidlens.runs import (
-    CHECKPOINT,
-    CONFIG,
-    LOG,
-    WEIGHTS,
-    TrainConfig,
-    build_model,
-    channels_last_3d,
-    load_config,
-    mixed_precision,
-    save_config,
-    select_device,
-)
+from vidlens.runs import CHECKPOINT, CONFIG, LOG, WEIGHTS, TrainConfig, build_model, load_config, save_config
+from vidlens.runtime import Runtime, select_device
 from vidlens.viz import save_figure, training_curves
 
 __all__ = ["TrainResult", "train", "train_step"]
@@ -73,7 +66,7 @@ CURVES = "curves.png"
 # Identifies the checkpoint layout; bump it when the keys change.
 _FORMAT = "vidlens.train/1"
 # Settings that make a run what it is: resuming with other values is refused. Everything else (epochs,
-# batch size, workers, device, ...) may change between sessions of a run.
+# batch size, workers, device, precision, ...) may change between sessions of a run.
 _IDENTITY = ("model", "model_kwargs", "data", "layout", "split")
 # The optimiser and schedule live in the checkpoint; another recipe is a new run (fine-tune with --init).
 _RECIPE = ("lr", "lr_steps", "lr_gamma", "momentum", "weight_decay", "grad_clip")
@@ -112,7 +105,7 @@ def train_step(
     labels: torch.Tensor,
     *,
     normalizer: float | None = None,
-    autocast_dtype: torch.dtype | None = None,
+    runtime: Runtime | None = None,
     scaler: torch.amp.GradScaler | None = None,
     grad_clip: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -120,11 +113,13 @@ def train_step(
 
     ``normalizer`` divides the summed loss (default: the batch size, i.e. the mean); distributed training
     passes ``global clips / processes`` so that DDP's gradient average is the global batch's mean.
-    ``grad_clip`` rescales the gradients so that their global L2 norm is at most that value.
+    ``runtime`` gives the autocast precision (default: fp32); ``scaler`` (fp16: :meth:`Runtime.scaler`)
+    scales the loss. ``grad_clip`` rescales the gradients so that their global L2 norm is at most that value.
     Returns ``(summed loss, correct predictions)`` as 0-d tensors on the device, without waiting for them.
     """
     n = normalizer if normalizer is not None else len(labels)
-    with torch.autocast(clips.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+    runtime = runtime if runtime is not None else Runtime(clips.device)
+    with runtime.autocast():
         logits = model(clips)  # (N, num_classes)
         loss_sum = F.cross_entropy(logits.float(), labels, reduction="sum")
     optimizer.zero_grad(set_to_none=True)
@@ -401,6 +396,8 @@ def _open_run(
             f"{run_dir / CHECKPOINT} is not a vidlens training checkpoint ({_FORMAT}); "
             "to start from its weights, train a new run with --init"
         )
+    # The config in this version's terms (a checkpoint of an earlier version may have "amp", not "precision").
+    checkpoint["config"] = TrainConfig.from_dict(checkpoint["config"]).to_dict()
     _check_same_run(run_dir, checkpoint["config"], checkpoint["classes"], config, classes)
     return checkpoint
 
@@ -510,37 +507,91 @@ def train(
                 f"batch_size {config.batch_size} is the global batch and must split evenly over the "
                 f"{procs.world} processes; use a multiple of {procs.world}"
             )
+        runtime = Runtime.create(device, config.precision, channels_last=config.channels_last)
         checkpoint = _open_run(run_dir, config, videos.classes, resume, device)
         procs.barrier()  # every process has looked at run_dir before rank 0 writes into it
-        return _train(config, run_dir, videos, checkpoint, procs, device, progress, on_epoch, started)
+        session = _Session(config, run_dir, videos, procs, runtime, progress, on_epoch, started)
+        return _train(session, checkpoint)
 
 
-def _restore(
-    path: Path,
-    checkpoint: dict[str, Any],
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    scaler: torch.amp.GradScaler | None,
-    procs: _Processes,
-    device: torch.device,
-) -> None:
-    """Put the model, optimiser, scheduler and this process's random streams back as ``path`` has them."""
+@dataclass(frozen=True)
+class _Session:
+    """One call of :func:`train` in this process: what it trains, where it writes, how it runs and reports."""
+
+    config: TrainConfig  # config.data made absolute
+    run_dir: Path
+    videos: VideoList  # the training videos
+    procs: _Processes
+    runtime: Runtime  # this process's device and precision, before Runtime.prepare meets the model
+    progress: bool  # progress bars (rank 0)
+    on_epoch: Callable[[dict[str, Any]], None] | None
+    started: float  # time.perf_counter() when train() was called
+
+
+@dataclass
+class _Learner:
+    """The model being trained and everything its steps change; a checkpoint holds all of it (with the
+    random streams and the log)."""
+
+    model: nn.Module  # the bare model: its state_dict is what checkpoints and model.pt hold
+    net: nn.Module  # what steps run: the model, or its DistributedDataParallel wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler | None  # fp16 loss scaling; None in fp32 and bf16
+    runtime: Runtime  # the session's runtime prepared for the model (Runtime.prepare)
+
+
+def _learner(session: _Session, checkpoint: dict[str, Any] | None) -> _Learner:
+    """Build the model (or fine-tune from ``config.init``), its optimiser, schedule and scaler, restore them
+    from ``checkpoint``, and wrap the model for DistributedDataParallel under torchrun."""
+    config, procs = session.config, session.procs
+    torch.manual_seed(config.seed)  # the same initial weights in every process
+    model = build_model(config, len(session.videos.classes))
+    if config.init and checkpoint is None:
+        from vidlens.models import load_pretrained
+
+        procs.print(f"fine-tuning: {load_pretrained(model, config.init)}")
+    model.preset, model.class_names = (
+        config.run_preset(),
+        list(session.videos.classes),
+    )  # travel with model.pt
+    _seed_everything(config.seed + procs.rank)  # dropout masks differ between processes
+    runtime = session.runtime.prepare(model)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=list(config.lr_steps), gamma=config.lr_gamma
+    )
+    learner = _Learner(model, model, optimizer, scheduler, runtime.scaler(), runtime)
+    if checkpoint:
+        _restore(session.run_dir / CHECKPOINT, checkpoint, learner, procs)
+    if procs.world > 1:
+        device = runtime.device
+        learner.net = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    return learner
+
+
+def _restore(path: Path, checkpoint: dict[str, Any], learner: _Learner, procs: _Processes) -> None:
+    """Put the model, optimiser, scheduler, scaler and this process's random streams back as ``path`` has
+    them."""
     saved = checkpoint["config"]
     try:
-        model.load_state_dict(checkpoint["model"])
+        learner.model.load_state_dict(checkpoint["model"])
     except RuntimeError as err:
         raise ValueError(
             f"{path} does not hold the weights of a {saved['model']} {saved['model_kwargs'] or ''} for "
             f"{len(checkpoint['classes'])} classes, the model of its run:\n{err}"
         ) from err
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    scheduler.load_state_dict(checkpoint["scheduler"])
-    if scaler is not None and checkpoint.get("scaler"):
-        scaler.load_state_dict(checkpoint["scaler"])
+    learner.optimizer.load_state_dict(checkpoint["optimizer"])
+    learner.scheduler.load_state_dict(checkpoint["scheduler"])
+    if learner.scaler is not None and checkpoint.get("scaler"):
+        learner.scaler.load_state_dict(checkpoint["scaler"])
     states = checkpoint["rng"]
     if len(states) == procs.world:
-        _set_rng_state(states[procs.rank], device)
+        _set_rng_state(states[procs.rank], learner.runtime.device)
     else:
         procs.print(
             f"note: the checkpoint comes from {len(states)} processes, this run has {procs.world}: "
@@ -549,158 +600,133 @@ def _restore(
         _seed_everything(saved["seed"] + procs.rank + 1000 * checkpoint["epoch"])
 
 
-def _train(
-    config: TrainConfig,
-    run_dir: Path,
-    videos: VideoList,
-    checkpoint: dict[str, Any] | None,
-    procs: _Processes,
-    device: torch.device,
-    progress: bool,
-    on_epoch: Callable[[dict[str, Any]], None] | None,
-    started: float,
-) -> TrainResult:
+def _train(session: _Session, checkpoint: dict[str, Any] | None) -> TrainResult:
+    """Train from the checkpoint's epoch (else the first) up to ``config.epochs``, saving after each."""
+    config, run_dir, procs = session.config, session.run_dir, session.procs
     history: list[dict[str, Any]] = list(checkpoint["history"]) if checkpoint else []
     start = checkpoint["epoch"] if checkpoint else 0
     if start >= config.epochs:
         procs.print(f"{run_dir} has finished its {start} epochs; nothing to do (raise epochs to train on)")
         if procs.main and not (run_dir / WEIGHTS).is_file():  # stopped between checkpoint and model.pt
             payload = weights_payload(
-                checkpoint["model"], preset=config.run_preset(), class_names=videos.classes
+                checkpoint["model"], preset=config.run_preset(), class_names=session.videos.classes
             )
             atomic_save(payload, run_dir / WEIGHTS)
-        return _result(run_dir, history, started, procs.rank)
+        return _result(run_dir, history, session.started, procs.rank)
     if checkpoint:
         changed = _changed_settings(checkpoint["config"], config)
         if changed:
             procs.print("resuming with changed settings:\n  " + "\n  ".join(changed))
     if procs.main:
-        save_config(run_dir, config, videos.classes)
+        save_config(run_dir, config, session.videos.classes)
 
-    torch.manual_seed(config.seed)  # the same initial weights in every process
-    model = build_model(config, len(videos.classes))
-    if config.init and checkpoint is None:
-        from vidlens.models import load_pretrained
-
-        procs.print(f"fine-tuning: {load_pretrained(model, config.init)}")
-    model.preset, model.class_names = config.run_preset(), list(videos.classes)  # travel with model.pt
-    _seed_everything(config.seed + procs.rank)  # dropout masks differ between processes
-    model = model.to(device)
-    channels_last = config.channels_last and device.type == "cuda" and channels_last_3d(model)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=list(config.lr_steps), gamma=config.lr_gamma
-    )
-    autocast_dtype, scaler = mixed_precision(device, config.amp)
-    if checkpoint:
-        _restore(run_dir / CHECKPOINT, checkpoint, model, optimizer, scheduler, scaler, procs, device)
-
-    net = model
-    if procs.world > 1:
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if device.type == "cuda":
+    learner = _learner(session, checkpoint)
+    if learner.runtime.device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed clip shapes: pick the fastest convolution kernels
-    loader, keys = _loader(videos, config, procs, device)
-    if procs.main:
-        where = "resuming at" if start else "from"
-        how = f"{procs.world} processes on {device.type}" if procs.world > 1 else str(device)
-        precision = f", autocast {autocast_dtype}" if autocast_dtype else ""
-        procs.print(
-            f"training {config.model} on {len(videos)} videos of {len(videos.classes)} classes, {where} epoch "
-            f"{start + 1} to {config.epochs}, {config.batch_size} clips per step, {how}{precision} -> {run_dir}"
-        )
+    loader, keys = _loader(session.videos, config, procs, learner.runtime.device)
+    _announce(session, learner.runtime, start)
 
-    net.train()
+    learner.net.train()
     for epoch in range(start, config.epochs):
-        keys.set_epoch(epoch)
-        lr = optimizer.param_groups[0]["lr"]
-        bar = tqdm(
-            total=len(loader),
-            desc=f"epoch {epoch + 1}/{config.epochs}",
-            unit="batch",
-            leave=False,
-            dynamic_ncols=True,
-            disable=not (progress and procs.main),
-        )
-        t0 = time.perf_counter()
-        totals = _train_epoch(
-            loader,
-            net,
-            optimizer,
-            procs,
-            device,
-            channels_last,
-            autocast_dtype,
-            scaler,
-            bar,
-            config.grad_clip,
-        )
-        seconds = time.perf_counter() - t0
-        bar.close()
-        scheduler.step()
-        loss_sum, correct, clips, skipped = totals
-        if clips == 0:
-            raise ValueError(
-                f"epoch {epoch + 1}: none of the {len(videos)} training videos could be decoded "
-                f"({int(skipped)} skipped); check the dataset"
-            )
-        record = {
-            "epoch": epoch + 1,
-            "lr": lr,
-            "loss": loss_sum / clips,
-            "accuracy": correct / clips,
-            "clips": int(clips),
-            "skipped": int(skipped),
-            "seconds": round(seconds, 3),
-            "clips_per_s": round(clips / seconds, 2),
-        }
+        record = _epoch(session, learner, loader, keys, epoch)
         history.append(record)
-        rng = procs.gather(_rng_state(device))  # every process's streams, to resume each of them
-        if procs.main:
-            state = {
-                "format": _FORMAT,
-                "epoch": epoch + 1,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict() if scaler is not None else None,
-                "rng": rng,
-                "history": history,
-                "config": config.to_dict(),
-                "classes": list(videos.classes),
-                "vidlens": WeightsRecord(model.preset, model.class_names).to_dict(),  # as model.pt's
-            }
-            atomic_save(state, run_dir / CHECKPOINT)  # first: the log never runs ahead of the checkpoint
-            _write_log(run_dir, history)
-            _plot_curves(run_dir / CURVES, history)
-            procs.print(_summary(record, config.epochs))
-        if on_epoch is not None:
-            on_epoch(record)
+        _save_epoch(session, learner, history)
+        if session.on_epoch is not None:
+            session.on_epoch(record)
 
     if procs.main:
+        model = learner.model
         payload = weights_payload(model.state_dict(), preset=model.preset, class_names=model.class_names)
         atomic_save(payload, run_dir / WEIGHTS)
     procs.barrier()  # model.pt exists before any process returns
-    return _result(run_dir, history, started, procs.rank)
+    return _result(run_dir, history, session.started, procs.rank)
+
+
+def _announce(session: _Session, runtime: Runtime, start: int) -> None:
+    config, procs, device = session.config, session.procs, runtime.device
+    if not procs.main:
+        return
+    where = "resuming at" if start else "from"
+    how = f"{procs.world} processes on {device.type}" if procs.world > 1 else str(device)
+    precision = f", {runtime.precision} autocast" if runtime.precision != "fp32" else ""
+    procs.print(
+        f"training {config.model} on {len(session.videos)} videos of {len(session.videos.classes)} classes, "
+        f"{where} epoch {start + 1} to {config.epochs}, {config.batch_size} clips per step, {how}{precision} "
+        f"-> {session.run_dir}"
+    )
+
+
+def _epoch(
+    session: _Session, learner: _Learner, loader: DataLoader, keys: _EpochKeys, epoch: int
+) -> dict[str, Any]:
+    """Epoch ``epoch`` (0-based): its steps, then the learning-rate schedule; returns its log record."""
+    config, procs = session.config, session.procs
+    keys.set_epoch(epoch)
+    lr = learner.optimizer.param_groups[0]["lr"]
+    bar = tqdm(
+        total=len(loader),
+        desc=f"epoch {epoch + 1}/{config.epochs}",
+        unit="batch",
+        leave=False,
+        dynamic_ncols=True,
+        disable=not (session.progress and procs.main),
+    )
+    t0 = time.perf_counter()
+    loss_sum, correct, clips, skipped = _train_epoch(
+        loader, learner, procs=procs, bar=bar, grad_clip=config.grad_clip
+    )
+    seconds = time.perf_counter() - t0
+    bar.close()
+    learner.scheduler.step()
+    if clips == 0:
+        raise ValueError(
+            f"epoch {epoch + 1}: none of the {len(session.videos)} training videos could be decoded "
+            f"({int(skipped)} skipped); check the dataset"
+        )
+    return {
+        "epoch": epoch + 1,
+        "lr": lr,
+        "loss": loss_sum / clips,
+        "accuracy": correct / clips,
+        "clips": int(clips),
+        "skipped": int(skipped),
+        "seconds": round(seconds, 3),
+        "clips_per_s": round(clips / seconds, 2),
+    }
+
+
+def _save_epoch(session: _Session, learner: _Learner, history: list[dict[str, Any]]) -> None:
+    """Gather every process's random streams; rank 0 writes the checkpoint, the log and the curves."""
+    config, procs = session.config, session.procs
+    rng = procs.gather(_rng_state(learner.runtime.device))  # every process's streams, to resume each of them
+    if not procs.main:
+        return
+    state = {
+        "format": _FORMAT,
+        "epoch": history[-1]["epoch"],
+        "model": learner.model.state_dict(),
+        "optimizer": learner.optimizer.state_dict(),
+        "scheduler": learner.scheduler.state_dict(),
+        "scaler": learner.scaler.state_dict() if learner.scaler is not None else None,
+        "rng": rng,
+        "history": history,
+        "config": config.to_dict(),
+        "classes": list(session.videos.classes),
+        "vidlens": WeightsRecord(learner.model.preset, learner.model.class_names).to_dict(),  # as model.pt's
+    }
+    atomic_save(state, session.run_dir / CHECKPOINT)  # first: the log never runs ahead of the checkpoint
+    _write_log(session.run_dir, history)
+    _plot_curves(session.run_dir / CURVES, history)
+    procs.print(_summary(history[-1], config.epochs))
 
 
 def _train_epoch(
-    loader: DataLoader,
-    net: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    procs: _Processes,
-    device: torch.device,
-    channels_last: bool,
-    autocast_dtype: torch.dtype | None,
-    scaler: torch.amp.GradScaler | None,
-    bar: tqdm,
-    grad_clip: float | None = None,
+    loader: DataLoader, learner: _Learner, *, procs: _Processes, bar: tqdm, grad_clip: float | None = None
 ) -> list[float]:
     """One pass over the loader; returns ``[loss sum, correct, clips, skipped]`` over every process."""
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    correct = torch.zeros((), dtype=torch.int64, device=device)
+    runtime = learner.runtime
+    loss_sum = torch.zeros((), dtype=torch.float64, device=runtime.device)
+    correct = torch.zeros((), dtype=torch.int64, device=runtime.device)
     clips = skipped = 0
     t0 = time.perf_counter()
     batch: ClipBatch
@@ -713,19 +739,14 @@ def _train_epoch(
         if n_empty:
             bar.update(1)
             continue
-        if channels_last:
-            x = batch.clips.to(device, non_blocking=True, memory_format=torch.channels_last_3d)
-        else:
-            x = batch.clips.to(device, non_blocking=True)
-        y = batch.labels.to(device, non_blocking=True)
         step_loss, step_correct = train_step(
-            net,
-            optimizer,
-            x,
-            y,
+            learner.net,
+            learner.optimizer,
+            runtime.input(batch.clips),
+            batch.labels.to(runtime.device, non_blocking=True),
             normalizer=n_global / procs.world,
-            autocast_dtype=autocast_dtype,
-            scaler=scaler,
+            runtime=runtime,
+            scaler=learner.scaler,
             grad_clip=grad_clip,
         )
         loss_sum += step_loss

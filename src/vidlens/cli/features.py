@@ -51,6 +51,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _add_extract_parser(sub: argparse._SubParsersAction) -> None:
+    from vidlens.runtime import PRECISIONS
+
     p = sub.add_parser(
         "extract",
         help="video descriptors (C3D fc6: mean over 16-frame clips, L2-normalised) for many videos",
@@ -76,8 +78,8 @@ def _add_extract_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--precision",
         default="auto",
-        choices=["auto", "fp32", "bf16", "fp16"],
-        help="auto: bf16 on GPU if exact to 1e-2",
+        choices=PRECISIONS,
+        help="auto: bf16 on GPU if exact to 1e-2, fp32 on CPU; bf16 runs on CPU too (slowly)",
     )
     p.add_argument("--format", default="npy", choices=["npy", "hdf5"], help="per-video .npy files or one .h5")
     p.add_argument("--shard", default=None, metavar="I/N", help="process shard I of N (0-based)")

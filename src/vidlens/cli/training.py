@@ -18,12 +18,10 @@ def _train_config(args: argparse.Namespace):
         for name in (
             "layout", "split", "model", "init", "epochs", "batch_size", "lr", "lr_steps", "lr_gamma",
             "momentum", "weight_decay", "grad_clip", "clip_len", "size", "crop", "flip_p", "preset", "eval_clips",
-            "workers", "device", "seed",
+            "workers", "device", "precision", "seed",
         )
         if getattr(args, name, None) is not None
     }  # fmt: skip
-    if args.no_amp:
-        overrides["amp"] = False
     if args.no_channels_last:
         overrides["channels_last"] = False
     return TrainConfig(data=args.data, model_kwargs=dict(args.model_arg or []), **overrides)
@@ -36,7 +34,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume and (Path(args.out) / "config.json").is_file():
         # The run's own settings; only those that do not change its results may be given again.
         config, _ = load_config(args.out)
-        for name in ("epochs", "workers", "device"):
+        for name in ("epochs", "workers", "device", "precision"):
             if getattr(args, name) is not None:
                 setattr(config, name, getattr(args, name))
     else:
@@ -66,6 +64,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         workers=args.workers,
         device=args.device,
+        precision=args.precision,
         progress=not args.quiet,
     )
     print(result.table())
@@ -99,6 +98,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     from vidlens.runs import TrainConfig
+    from vidlens.runtime import PRECISIONS
 
     d = TrainConfig()
     p = sub.add_parser("train", help="train a model on a video dataset (C3D recipe)")
@@ -135,7 +135,13 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-clips", type=int, help=f"clips per video when evaluating (default {d.eval_clips})")
     p.add_argument("--workers", type=int, help=f"DataLoader worker processes (default {d.workers})")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N (default auto)")
-    p.add_argument("--no-amp", action="store_true", help="no mixed precision on GPU")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="autocast: auto (bf16 or fp16 on GPU, fp32 on CPU; the default), fp32, bf16, fp16",
+    )
+    p.add_argument("--no-amp", dest="precision", action="store_const", const="fp32",
+                   help="the same as --precision fp32 (kept for older scripts)")  # fmt: skip
     p.add_argument("--no-channels-last", action="store_true", help="no channels_last_3d on GPU")
     p.add_argument("--seed", type=int, help=f"(default {d.seed})")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -143,6 +149,8 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from vidlens.runtime import PRECISIONS
+
     _add_train_parser(sub)
 
     p = sub.add_parser("evaluate", help="clip and video hit@k of a trained run on its test split")
@@ -154,6 +162,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--device", default=None)
+    p.add_argument("--precision", default=None, choices=PRECISIONS, help="autocast (default: the run's)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_evaluate)
 

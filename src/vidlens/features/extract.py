@@ -18,9 +18,10 @@ Two entry points:
   with its error while the run goes on. ``shard=(i, n)`` processes a deterministic 1/n of the inputs.
 
 On CPU the model always sees full batches (the last one is padded), so a video's features do not depend on
-which other videos shared its batches: a resumed run gives bit-identical files. On CUDA the model runs
-under ``inference_mode`` with ``channels_last_3d`` weights and, with ``precision="auto"``, under bf16
-autocast when a calibration batch shows the descriptors stay within 1e-2 relative error of fp32.
+which other videos shared its batches: a resumed run gives bit-identical files. The model runs under
+``inference_mode`` in the precision of :mod:`vidlens.runtime`; on CUDA with ``channels_last_3d`` weights
+and, with ``precision="auto"``, under bf16 autocast when a calibration batch shows the descriptors stay
+within 1e-2 relative error of fp32 (on the CPU "auto" is fp32; "bf16" runs there too, slowly).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -57,7 +58,7 @@ from vidlens.features.store.writer import (
 )
 from vidlens.models.taps import FeatureTaps, get_layer
 from vidlens.presets import FROM_PRESET, FromPreset, Preset, override, resolve_preset
-from vidlens.runs import channels_last_3d, select_device
+from vidlens.runtime import Precision, Runtime, check_precision, resolve_precision, select_device
 from vidlens.video import Size, VideoError, iter_clips, probe
 
 __all__ = [
@@ -71,7 +72,6 @@ __all__ = [
     "shard_inputs",
 ]
 
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Pool = Literal["auto", "mean", "flatten"]
 # Relative error of the descriptor that bf16 autocast may cost before "auto" keeps fp32 (issue 5).
 BF16_TOLERANCE = 1e-2
@@ -160,31 +160,33 @@ class _Runner:
             get_layer(model, layer)  # an unknown name fails here, with the model's layer names listed
         if pool not in ("auto", "mean", "flatten"):
             raise ValueError(f"pool must be 'auto', 'mean' or 'flatten', got {pool!r}")
-        if precision not in ("auto", "fp32", "bf16", "fp16"):
-            raise ValueError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}")
-        if precision in ("bf16", "fp16") and device.type != "cuda":
-            raise ValueError(f"precision {precision} needs a CUDA device; use fp32 (or auto) on {device}")
-        self.model = model.eval().to(device)
+        auto = check_precision(precision) == "auto"
+        self.model = model.eval()
+        self.runtime = Runtime.create(device, "fp32" if auto else precision).prepare(self.model)
+        self.device = self.runtime.device
         self.layers = list(layers)
-        self.device = device
         self.pool = pool
-        self.channels_last = device.type == "cuda" and channels_last_3d(self.model)
-        self.precision: Precision = "fp32" if device.type != "cuda" else precision
+        # "auto" where it means bf16 (CUDA with native bf16): the first batch calibrates bf16 against fp32.
+        self.candidate: Runtime | None = None
+        if auto and resolve_precision("auto", self.device) == "bf16":
+            self.candidate = replace(self.runtime, precision="bf16")
         self.calibration_error: float | None = None
 
-    def __call__(self, clips: torch.Tensor) -> dict[str, np.ndarray]:
-        if self.precision == "auto":
-            self._calibrate(clips)
-        return self._run(clips, self.precision)
+    @property
+    def precision(self) -> str:
+        """The precision the model runs in (fp32 until an "auto" calibration keeps bf16)."""
+        return self.runtime.precision
 
-    def _run(self, clips: torch.Tensor, precision: str) -> dict[str, np.ndarray]:
-        clips = clips.to(self.device, non_blocking=True)  # (N, 3, T, H, W)
-        if self.channels_last:
-            clips = clips.contiguous(memory_format=torch.channels_last_3d)
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    def __call__(self, clips: torch.Tensor) -> dict[str, np.ndarray]:
+        if self.candidate is not None:
+            self.calibrate(clips, self.candidate)
+        return self._run(clips, self.runtime)
+
+    def _run(self, clips: torch.Tensor, runtime: Runtime) -> dict[str, np.ndarray]:
+        clips = runtime.input(clips)  # (N, 3, T, H, W)
         with (
             torch.inference_mode(),
-            torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None),
+            runtime.autocast(),
             FeatureTaps(self.model, self.layers) as taps,
         ):
             outputs = taps.run(clips)
@@ -198,17 +200,19 @@ class _Runner:
             out = out.flatten(2).mean(2)  # (N, C, ...) -> (N, C): average over time and space
         return out.flatten(1).cpu().numpy()  # (N, D)
 
-    def _calibrate(self, clips: torch.Tensor) -> None:
-        """Keep bf16 autocast if it changes the batch's mean descriptor by at most BF16_TOLERANCE."""
-        if not torch.cuda.is_bf16_supported():
-            self.precision = "fp32"
-            return
-        exact, fast = self._run(clips, "fp32"), self._run(clips, "bf16")
+    def calibrate(self, clips: torch.Tensor, candidate: Runtime, tolerance: float = BF16_TOLERANCE) -> float:
+        """Run from now on in ``candidate`` (a reduced precision) if it changes the batch's mean descriptor
+        of every layer by at most ``tolerance`` (relative), else stay; returns that error. Calibrates once:
+        the candidate is then dropped."""
+        exact, fast = self._run(clips, self.runtime), self._run(clips, candidate)
         error = max(
             float(np.linalg.norm(_descriptor(fast[k]) - _descriptor(exact[k]))) for k in self.layers
         )  # both descriptors have norm 1, so this is the relative error
         self.calibration_error = error
-        self.precision = "bf16" if error <= BF16_TOLERANCE else "fp32"
+        if error <= tolerance:
+            self.runtime = candidate
+        self.candidate = None
+        return error
 
 
 def _descriptor(clip_features: np.ndarray) -> np.ndarray:
