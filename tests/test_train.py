@@ -15,7 +15,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vidlens.cli import _train_config, build_parser, main
+from vidlens.cli import build_parser, main
+from vidlens.cli.training import _train_config
 from vidlens.data.synthetic import MotionConfig, make_motion_dataset
 from vidlens.models import WeightsMismatchError, create_model
 from vidlens.runs import TrainConfig, load_config, load_run_model, save_config

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vidlens.models.c3d import C3D
 from vidlens.models.contract import ModelSpec, VideoModel
 from vidlens.models.layers import FCHead, check_clips, init_relu_net, output_size
 from vidlens.models.registry import register_model
@@ -97,8 +98,7 @@ class C3DDepth(FCHead, VideoModel):
         },
         classifier="fc8",
         input_shape=(3, 16, 112, 112),  # what fc6 is sized for
-        paper='Tran, Bourdev, Fergus, Torresani, Paluri, "Learning Spatiotemporal Features with 3D '
-        'Convolutional Networks", ICCV 2015',
+        paper=C3D.spec.paper,  # the same paper, section 3.2
         # No weights of these nets were published: "plain", as for models trained in vidlens.
         published_preset="plain",
     )
