@@ -73,6 +73,29 @@ def test_resolved_refuses_an_init_recipe_it_cannot_record(tmp_path):
     assert TrainConfig(model="c3d_depth1", init=str(init), preset="plain").resolved().preset == "plain"
 
 
+@pytest.mark.parametrize(
+    "changes, fields",
+    [
+        ({"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}, "mean, std"),  # another normalisation, same name
+        ({"size": None, "crop": None}, "size, crop"),  # whole frames: a run's size=None means the preset's
+    ],
+)
+def test_resolved_refuses_an_init_recipe_that_differs_from_its_built_in_name(tmp_path, changes, fields):
+    """A run would train with the built-in recipe and record it: not what the init weights learnt with."""
+    model = create_model("c3d_depth1", num_classes=3, width=2)
+    model.preset = PRESETS["plain"].replace(**changes, description="edited")
+    init = save_weights(model, tmp_path / "init.pt")
+    with pytest.raises(
+        ValueError, match=rf"preset called 'plain' whose {fields} differ from the built-in one"
+    ):
+        TrainConfig(model="c3d_depth1", init=str(init)).resolved()
+    assert TrainConfig(model="c3d_depth1", init=str(init), preset="plain").resolved().preset == "plain"
+    # Only the description differs: nothing is lost.
+    model.preset = PRESETS["plain"].replace(description="edited")
+    init = save_weights(model, tmp_path / "init.pt")
+    assert TrainConfig(model="c3d_depth1", init=str(init)).resolved().run_preset() == PRESETS["plain"]
+
+
 # A config.json written before presets travelled with weights: every field explicit, the recipe included.
 OLD_CONFIG = {
     "data": "/data/ucf101",

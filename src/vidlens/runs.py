@@ -142,7 +142,17 @@ class TrainConfig:
             )
         size = self.size if self.size is not None else base.size
         crop = self.crop if self.crop is not None else base.crop
-        return replace(self, preset=base.name, size=size, crop=crop)
+        resolved = replace(self, preset=base.name, size=size, crop=crop)
+        # A run records a built-in name, a size and a crop: the init's recipe must be one of those, else the
+        # run would silently train with another normalisation (or frame size) than its weights learnt with.
+        wanted, recorded = override(base, size=size, crop=crop), resolved.run_preset()
+        differ = [k for k, v in wanted.to_dict().items() if k != "description" and v != recorded.to_dict()[k]]
+        if differ:
+            raise ValueError(
+                f"the init weights use a preset called {base.name!r} whose {', '.join(differ)} differ from the "
+                f"built-in one, which a run cannot record; choose one with --preset ({', '.join(PRESETS)})"
+            )
+        return resolved
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
