@@ -124,6 +124,17 @@ def test_bgr_swaps_channels_and_rgb_does_not():
     )
 
 
+def test_normalize_takes_reversed_views():
+    """frames[..., ::-1] (OpenCV's BGR to RGB) and flipped frames are views with negative strides."""
+    bgr = random_frames((2, 4, 5, 3))
+    rgb = bgr[..., ::-1]
+    assert min(rgb.strides) < 0
+    plain = get_preset("plain")
+    np.testing.assert_array_equal(plain.normalize(rgb), plain.normalize(np.ascontiguousarray(rgb)))
+    flipped = bgr[:, :, ::-1]
+    np.testing.assert_array_equal(plain.normalize(flipped), plain.normalize(bgr).flip(-1))
+
+
 def test_normalize_and_denormalize_refuse_other_layouts():
     plain = get_preset("plain")
     with pytest.raises(ValueError, match=r"expects frames shaped \(\.\.\., T, H, W, 3\), got \(2, 4, 4, 4\)"):
