@@ -4,6 +4,7 @@ what cannot be loaded is refused with errors that say why."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -177,6 +178,19 @@ def test_a_foreign_state_dict_gets_the_published_preset(ported_model, tmp_path, 
     assert load_model(ported_model, weights=path, preset=custom).preset is custom
     # The registry builder's weights= adopts the same way.
     assert create_model(ported_model, num_classes=5, weights=path).preset is PRESETS["sports1m"]
+
+
+def test_a_foreign_file_next_to_another_projects_config_json_is_not_a_run(ported_model, tmp_path):
+    """Foreign weights often come in a folder with a config.json of their own (Hugging Face models do)."""
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["C3D"], "num_labels": 5}))
+    path = tmp_path / "pytorch_model.pt"
+    torch.save(create_model(ported_model, num_classes=5).state_dict(), path)
+    model = load_model(ported_model, weights=path)
+    assert model.preset is PRESETS["sports1m"] and get_classifier(model).out_features == 5
+    with pytest.raises(
+        ValueError, match="is not a vidlens run: its config.json was not written by `vidlens train`"
+    ):
+        load_model(run=tmp_path)
 
 
 def test_a_foreign_file_of_an_architecture_without_published_weights_stays_plain(tmp_path):

@@ -33,6 +33,7 @@ __all__ = [
     "TrainConfig",
     "build_model",
     "channels_last_3d",
+    "is_run",
     "load_config",
     "load_run_model",
     "mixed_precision",
@@ -169,6 +170,22 @@ def save_config(run_dir: str | os.PathLike, config: TrainConfig, classes: list[s
     return atomic_write_text(Path(run_dir) / CONFIG, text)
 
 
+def _run_payload(path: Path) -> dict[str, Any] | None:
+    """What ``path`` (a config.json) holds if `vidlens train` wrote it, else None (another project's)."""
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    ours = isinstance(payload, dict) and isinstance(payload.get("config"), dict) and "classes" in payload
+    return payload if ours else None
+
+
+def is_run(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a vidlens run directory: its config.json is one `vidlens train` wrote (a
+    folder of foreign weights often has a config.json of its own, e.g. a Hugging Face model's)."""
+    return (Path(path) / CONFIG).is_file() and _run_payload(Path(path) / CONFIG) is not None
+
+
 def load_config(run_dir: str | os.PathLike) -> tuple[TrainConfig, list[str]]:
     """The config and class names of a run; a clear error when ``run_dir`` is not a run."""
     path = Path(run_dir) / CONFIG
@@ -176,7 +193,12 @@ def load_config(run_dir: str | os.PathLike) -> tuple[TrainConfig, list[str]]:
         raise FileNotFoundError(
             f"{run_dir} is not a vidlens run: {CONFIG} is missing (train one with `vidlens train`)"
         )
-    payload = json.loads(path.read_text())
+    payload = _run_payload(path)
+    if payload is None:
+        raise ValueError(
+            f"{run_dir} is not a vidlens run: its {CONFIG} was not written by `vidlens train` (it has no "
+            "'config' and 'classes'); to load weights from it, give the file and the model's name"
+        )
     return TrainConfig.from_dict(payload["config"]), list(payload["classes"])
 
 
