@@ -151,3 +151,20 @@ def test_clip_recipe_takes_the_models_preset_and_overrides_size_and_crop(ported_
     small = ClipRecipe(size=(64, 86), crop=56).transform(model)
     assert small.preset == PRESETS["sports1m"].replace(size=(64, 86), crop=56) and small.crop == 56
     assert ClipRecipe(preset="plain").transform(model).preset is PRESETS["plain"]
+
+
+def test_evaluate_checks_the_dataset_against_the_class_names_the_weights_carry(
+    ported_model, foreign_weights, videos, tmp_path
+):
+    """Class names travel with weights: a model whose outputs are in another order than the dataset's
+    classes would score swapped labels, so evaluate refuses it without being told the names."""
+    model = load_model(ported_model, weights=foreign_weights)
+    model.class_names = ["B", "A", "C"]
+    data = load_videos(videos, layout="folders")
+    with pytest.raises(
+        ValueError, match=r"the model was trained on classes \['B', 'A', 'C'\] but .* another order"
+    ):
+        evaluate(model, data, clips_per_video=1, workers=0, device="cpu", progress=False)
+    model.class_names = list(CLASSES)
+    result = evaluate(model, data, clips_per_video=1, workers=0, device="cpu", progress=False)
+    assert result.classes == CLASSES and result.n_videos == len(CLASSES)
