@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -76,3 +78,24 @@ def make_video(video_dir):
         return cache[key]
 
     return make
+
+
+@pytest.fixture(scope="module")
+def ported_model() -> Iterator[str]:
+    """Registry name of a tiny C3D-shaped model whose *published* weights are C3D's: a foreign state dict
+    of it gets the ``sports1m`` preset (BGR, 0-255 minus the mean), as one of ``c3d`` does. C3D itself has
+    80 M parameters, too many for a quick test. Registered for the module that asks for it, then removed,
+    so that registry sweeps elsewhere never see it."""
+    from vidlens.models import C3DDepth, register_model, registry
+
+    class PortedC3D(C3DDepth):
+        spec = dataclasses.replace(C3DDepth.spec, published_preset="sports1m")
+
+    def tiny_ported_c3d(**kwargs) -> PortedC3D:
+        return PortedC3D((1, 1, 1, 1, 1), **{"width": 2, **kwargs})
+
+    register_model(tiny_ported_c3d)
+    try:
+        yield "tiny_ported_c3d"
+    finally:
+        registry._model_entrypoints.pop("tiny_ported_c3d")

@@ -1,4 +1,5 @@
-"""vidlens.runs: the typed training config and its file."""
+"""vidlens.runs: the typed training config and its file, the recipe a run records (TrainConfig.resolved),
+and old run directories."""
 
 from __future__ import annotations
 

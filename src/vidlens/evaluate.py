@@ -219,8 +219,9 @@ def evaluate(
     ``clip_len`` frames per video, prepared as the model's preset says (:func:`vidlens.presets.resolve_preset`:
     ``preset`` overrides it, ``size`` and ``crop`` override its frame size and crop); undecodable videos are
     skipped and counted) or a ready :class:`ClipDataset` built with
-    ``train=False``, whose own settings then apply. ``classes`` (default: the dataset's)
-    are the model's class names; they must equal the dataset's, in order.
+    ``train=False``, whose own settings then apply. ``classes`` (default: ``model.class_names``, which
+    travel with its weights, else the dataset's) are the model's class names; they must equal the dataset's,
+    in order.
 
     Clips are batched across videos by a DataLoader with ``workers`` decoding processes, and run under
     ``torch.inference_mode`` with the model in eval mode (its train/eval mode is restored afterwards; it is
@@ -237,7 +238,9 @@ def evaluate(
         size=size,
         crop=crop,
     )
-    classes = list(dataset.classes) if classes is None else list(classes)
+    if classes is None:
+        classes = getattr(model, "class_names", None) or dataset.classes
+    classes = list(classes)
     _check_classes(classes, dataset.classes, "the model", f"the dataset {dataset.videos.root}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")

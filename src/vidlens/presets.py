@@ -81,6 +81,8 @@ class Preset:
         Works on one clip ``(T, H, W, 3)`` or a batch ``(N, T, H, W, 3)``; no resizing or cropping
         happens here (decoding resizes to :attr:`size`, :class:`vidlens.data.ClipTransform` crops).
         """
+        if isinstance(clip, np.ndarray) and min(clip.strides, default=0) < 0:
+            clip = clip.copy()  # a reversed view (frames[..., ::-1], a flip): torch takes no negative strides
         x = torch.as_tensor(clip)
         if x.ndim < 4 or x.shape[-1] != 3:
             raise ValueError(

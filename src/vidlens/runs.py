@@ -33,6 +33,7 @@ from vidlens.runtime import Precision, check_precision
 __all__ = [
     "TrainConfig",
     "build_model",
+    "is_run",
     "load_config",
     "load_run_model",
     "run_weights",
@@ -143,7 +144,17 @@ class TrainConfig:
             )
         size = self.size if self.size is not None else base.size
         crop = self.crop if self.crop is not None else base.crop
-        return replace(self, preset=base.name, size=size, crop=crop)
+        resolved = replace(self, preset=base.name, size=size, crop=crop)
+        # A run records a built-in name, a size and a crop: the init's recipe must be one of those, else the
+        # run would silently train with another normalisation (or frame size) than its weights learnt with.
+        wanted, recorded = override(base, size=size, crop=crop), resolved.run_preset()
+        differ = [k for k, v in wanted.to_dict().items() if k != "description" and v != recorded.to_dict()[k]]
+        if differ:
+            raise ValueError(
+                f"the init weights use a preset called {base.name!r} whose {', '.join(differ)} differ from the "
+                f"built-in one, which a run cannot record; choose one with --preset ({', '.join(PRESETS)})"
+            )
+        return resolved
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -166,6 +177,22 @@ def save_config(run_dir: str | os.PathLike, config: TrainConfig, classes: list[s
     return atomic_write_text(Path(run_dir) / CONFIG, text)
 
 
+def _run_payload(path: Path) -> dict[str, Any] | None:
+    """What ``path`` (a config.json) holds if `vidlens train` wrote it, else None (another project's)."""
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    ours = isinstance(payload, dict) and isinstance(payload.get("config"), dict) and "classes" in payload
+    return payload if ours else None
+
+
+def is_run(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a vidlens run directory: its config.json is one `vidlens train` wrote (a
+    folder of foreign weights often has a config.json of its own, e.g. a Hugging Face model's)."""
+    return (Path(path) / CONFIG).is_file() and _run_payload(Path(path) / CONFIG) is not None
+
+
 def load_config(run_dir: str | os.PathLike) -> tuple[TrainConfig, list[str]]:
     """The config and class names of a run; a clear error when ``run_dir`` is not a run."""
     path = Path(run_dir) / CONFIG
@@ -173,7 +200,12 @@ def load_config(run_dir: str | os.PathLike) -> tuple[TrainConfig, list[str]]:
         raise FileNotFoundError(
             f"{run_dir} is not a vidlens run: {CONFIG} is missing (train one with `vidlens train`)"
         )
-    payload = json.loads(path.read_text())
+    payload = _run_payload(path)
+    if payload is None:
+        raise ValueError(
+            f"{run_dir} is not a vidlens run: its {CONFIG} was not written by `vidlens train` (it has no "
+            "'config' and 'classes'); to load weights from it, give the file and the model's name"
+        )
     return TrainConfig.from_dict(payload["config"]), list(payload["classes"])
 
 

@@ -68,12 +68,12 @@ def load_model_from_args(args: argparse.Namespace) -> tuple[Any, str, Path | Non
     import torch
 
     from vidlens.models import load_model
-    from vidlens.runs import CONFIG, load_config, run_weights
+    from vidlens.runs import is_run, load_config, run_weights
 
     kwargs = dict(args.model_arg or [])
     weights = Path(args.weights) if args.weights is not None else None
     run = Path(args.run) if args.run is not None else None
-    if run is None and weights is not None and (weights.parent / CONFIG).is_file():
+    if run is None and weights is not None and is_run(weights.parent):
         run = weights.parent  # RUN/model.pt: the run's model
     if run is not None:
         model = load_model(args.model, run=args.run, weights=weights, preset=args.preset, **kwargs)

@@ -28,10 +28,10 @@ def _train_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from vidlens.runs import load_config
+    from vidlens.runs import is_run, load_config
     from vidlens.train import train
 
-    if args.resume and (Path(args.out) / "config.json").is_file():
+    if args.resume and is_run(args.out):
         # The run's own settings; only those that do not change its results may be given again.
         config, _ = load_config(args.out)
         for name in ("epochs", "workers", "device", "precision"):

@@ -85,12 +85,12 @@ def load_model(
 
 def _run_of(weights: str | os.PathLike | None) -> Path | None:
     """The run directory a weights file belongs to (``RUN/model.pt`` next to ``RUN/config.json``), if any."""
-    from vidlens.runs import CONFIG
+    from vidlens.runs import is_run
 
     if weights is None:
         return None
     parent = Path(weights).parent
-    return parent if (parent / CONFIG).is_file() else None
+    return parent if is_run(parent) else None
 
 
 def _from_run(
