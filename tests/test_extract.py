@@ -226,6 +226,7 @@ extract_collection(model, resolve_inputs([sys.argv[1]]), sys.argv[2], layers=["f
 """
 
 
+@pytest.mark.slow  # end to end: a few seconds or more on 2 cores
 @pytest.mark.parametrize("workers", [0, 2])
 def test_a_killed_run_is_completed_identically(collection, tiny_model, tmp_path, workers):
     reference = tmp_path / "reference"

@@ -43,6 +43,7 @@ def test_train_errors_are_messages(tmp_path, capsys):
     assert main(["train", str(tmp_path), "--model", "c3d_nope", "--out", str(tmp_path / "r"), "--quiet"]) == 2
 
 
+@pytest.mark.slow  # end to end: a few seconds or more on 2 cores
 def test_reproduce_runs_every_model_of_an_experiment(tmp_path):
     result = reproduce("fusion", tmp_path, epochs=1, videos_per_class=2, workers=0, progress=False)
     assert [r.model for r in result.rows] == [m for _, m, _ in EXPERIMENTS["fusion"].models]

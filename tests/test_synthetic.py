@@ -418,6 +418,7 @@ def features_of_many_videos():
     }
 
 
+@pytest.mark.slow  # end to end: a few seconds or more on 2 cores
 def test_a_single_frame_carries_no_class_information(features_of_many_videos):
     data = features_of_many_videos
     labels, k = data["labels"], data["num_classes"]
@@ -446,6 +447,7 @@ def test_two_frames_reveal_the_class(features_of_many_videos):
     assert accuracy > 0.9
 
 
+@pytest.mark.slow  # end to end: a few seconds or more on 2 cores
 def test_two_frames_reveal_eight_directions_despite_noise_and_distractors():
     # Diagonals at the lowest speed move by (0.7, 0.7) px per frame, which whole-pixel rendering turns
     # into steps of 0 or 1 px; frames three apart show the direction clearly.

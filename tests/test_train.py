@@ -158,6 +158,7 @@ def test_random_states_survive_a_weights_only_checkpoint(tmp_path):
 # --------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # end to end: a few seconds or more on 2 cores
 def test_train_writes_the_run_and_lowers_the_loss(motion_root, tmp_path, capsys):
     run = tmp_path / "run"
     seen = []
@@ -203,6 +204,7 @@ def test_train_writes_the_run_and_lowers_the_loss(motion_root, tmp_path, capsys)
     assert "epoch 8/8" in out and "clips/s" in out
 
 
+@pytest.mark.slow  # end to end: a few seconds or more on 2 cores
 def test_resumed_run_ends_exactly_as_an_uninterrupted_one(motion_root, tmp_path, capsys):
     # Random crops, flips, dropout and a learning-rate step: every random stream and the schedule matter.
     config = small_config(

@@ -79,6 +79,7 @@ def run_two_processes(config: TrainConfig, run: Path) -> list[tuple[str, dict]]:
     return results
 
 
+@pytest.mark.slow  # end to end: a few seconds or more on 2 cores
 def test_two_processes_train_like_one_on_the_global_batch(tmp_path):
     root = tmp_path / "data"
     make_motion_dataset(

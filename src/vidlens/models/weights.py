@@ -123,10 +123,12 @@ def load_state(
     if missing or unexpected or wrong_shape:
         report = _mismatch_report(path, type(model).__name__, missing, unexpected, wrong_shape)
         if strict:
+            spec = model_spec(model)
+            head = f" ({spec.classifier})" if spec is not None else ""
             raise WeightsMismatchError(
-                report + "\nTo load only the tensors that match, pass strict=False (the others keep their "
-                "current values); e.g. for a different number of classes, build the model with the new "
-                "num_classes and load with strict=False so the classifier (fc8) stays freshly initialised."
+                report + f"\nFor a different number of classes, load_model(name, weights=..., num_classes=N) "
+                f"keeps every layer but the classifier{head}, which it renews. To load only the tensors that "
+                "match, pass strict=False (the others keep their current values)."
             )
         warnings.warn(report + "\nstrict=False: loaded the matching tensors only.", stacklevel=3)
         skipped = set(unexpected) | {k for k, _, _ in wrong_shape}
