@@ -92,3 +92,25 @@ def test_describe_models_covers_the_registry():
     assert [i.name for i in infos] == list_models()
     for info in infos:
         assert info.params > 0 and info.macs > 0 and info.layers and info.paper
+
+
+def test_a_users_own_model_joins_through_a_partial_spec():
+    """A model outside the registry declares only what it takes part in: named taps here, no classifier."""
+
+    class Net(torch.nn.Module):
+        spec = ModelSpec(feature_layers={"features": "body.1"})
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = torch.nn.Sequential(torch.nn.Conv3d(3, 4, 3, padding=1), torch.nn.ReLU())
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.body(x).mean(dim=(2, 3, 4))
+
+    net = Net()
+    assert list_layers(net) == ["features"] and get_layer(net, "features") is net.body[1]
+    assert extract(net, torch.randn(1, 3, 4, 8, 8), "features")["features"].shape == (1, 4, 4, 8, 8)
+    with pytest.raises(AttributeError, match=r"ModelSpec\(classifier="):
+        get_classifier(net)
+    with pytest.raises(ValueError, match="not ''"):
+        ModelSpec(classifier="")

@@ -36,12 +36,14 @@ __all__ = ["ModelSpec", "VideoModel", "model_spec"]
 class ModelSpec:
     """What a model class promises the rest of vidlens.
 
-    Built-in models fill every field (the registry sweep checks it); a user's own model may declare just
-    its ``classifier`` (enough for fine-tuning) and whatever else it wants to take part in.
+    Built-in models fill every field (the registry sweep checks it); a user's own model declares what it
+    wants to take part in: ``ModelSpec(classifier="head.fc")`` is enough for fine-tuning,
+    ``ModelSpec(feature_layers={"conv5": "block5.relu"})`` for named taps.
     """
 
-    # Dotted path of the final nn.Linear: what fine-tuning re-initialises for a new label set.
-    classifier: str
+    # Dotted path of the final nn.Linear: what fine-tuning re-initialises for a new label set; None: the
+    # model does not name one (fine-tuning then says how to add it).
+    classifier: str | None = None
     # Public tap name -> dotted path of the module whose output it is, in data-flow order. Conv taps point
     # at the ReLU after the convolution (post-activation, as the Caffe C3D tool extracted them). Empty:
     # taps are the model's dotted module paths.
@@ -59,8 +61,8 @@ class ModelSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "feature_layers", dict(self.feature_layers))  # a copy: the spec owns it
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
-        if not self.classifier:
-            raise ValueError("a ModelSpec names its classifier: the dotted path of the final nn.Linear")
+        if self.classifier == "":
+            raise ValueError("classifier is the dotted path of the final nn.Linear (or None), not ''")
         if len(self.input_shape) != 4 or self.input_shape[0] != 3:
             raise ValueError(f"input_shape is one RGB clip (3, T, H, W), got {self.input_shape}")
         if self.published_preset not in PRESETS:

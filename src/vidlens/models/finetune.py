@@ -26,7 +26,7 @@ ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 def _classifier_path(model: nn.Module) -> str:
     spec = model_spec(model)
-    if spec is None:
+    if spec is None or spec.classifier is None:
         raise AttributeError(
             f"{type(model).__name__} does not name its classifier: declare its contract as a class attribute "
             "spec = vidlens.models.ModelSpec(classifier='<dotted path of the final nn.Linear>', ...) "

@@ -157,5 +157,5 @@ def _file_classes(
         return len(record.class_names)
     with torch.device("meta"):  # the spec only: no memory, no initialisation
         spec = model_spec(create_model(name, **model_kwargs))
-    weight = state_dict.get(f"{spec.classifier}.weight") if spec is not None else None
+    weight = state_dict.get(f"{spec.classifier}.weight") if spec is not None and spec.classifier else None
     return int(weight.shape[0]) if weight is not None and weight.ndim == 2 else None

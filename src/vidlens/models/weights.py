@@ -124,7 +124,7 @@ def load_state(
         report = _mismatch_report(path, type(model).__name__, missing, unexpected, wrong_shape)
         if strict:
             spec = model_spec(model)
-            head = f" ({spec.classifier})" if spec is not None else ""
+            head = f" ({spec.classifier})" if spec is not None and spec.classifier else ""
             raise WeightsMismatchError(
                 report + f"\nFor a different number of classes, load_model(name, weights=..., num_classes=N) "
                 f"keeps every layer but the classifier{head}, which it renews. To load only the tensors that "
