@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from vidlens.data.datasets import ClipDataset, collate_clips, load_videos
 from vidlens.data.synthetic import MotionConfig, make_motion_dataset
 from vidlens.evaluate import evaluate
-from vidlens.runs import TrainConfig, build_model
+from vidlens.runs import TrainConfig, build_model, build_optimizer
 from vidlens.train import train, train_step
 
 
@@ -48,9 +48,7 @@ def bare_train(config: TrainConfig, batches: list, num_classes: int, epochs: int
     """Clips/s of forward + backward + step over in-memory batches (after one warm-up epoch)."""
     torch.manual_seed(config.seed)
     model = build_model(config, num_classes).train()
-    optimizer = torch.optim.SGD(  # the optimiser vidlens.train builds
-        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
+    optimizer = build_optimizer(config, model)  # the optimiser vidlens.train builds
     for clips, labels in batches:  # warm-up
         train_step(model, optimizer, clips, labels)
     n, t0 = 0, time.perf_counter()

@@ -15,6 +15,7 @@ from torch import nn
 
 import vidlens.models.c3d_depth  # noqa: F401  (registers the models)
 from vidlens.models import (
+    FeatureTaps,
     count_macs,
     count_parameters,
     create_model,
@@ -302,3 +303,24 @@ def test_clip_sizes_that_fit_fc6():
     for t, hw in [(15, 112), (32, 112), (16, 95), (16, 128)]:
         with pytest.raises(ValueError, match="fc6 expects"):
             model(torch.zeros(1, 3, t, hw, hw, device="meta"))
+
+
+def test_batch_norm_variant_adds_layers_and_keeps_the_paper_net_unchanged():
+    """norm="batch" puts BatchNorm after every conv and fc6/fc7 (before the ReLU); the default adds nothing,
+    so the paper net's state-dict keys are exactly those of a net without the option."""
+    plain = create_model("c3d_depth3", num_classes=3, width=4)
+    batch = create_model("c3d_depth3", num_classes=3, width=4, norm="batch")
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in plain.modules())
+    assert all(k.startswith(("conv", "fc")) for k in plain.state_dict())
+    bns = [n for n, m in batch.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert bns == ["bn1", "bn2", "bn3", "bn4", "bn5", "bn6", "bn7"]
+    assert set(plain.state_dict()) < set(batch.state_dict())
+    x = torch.randn(4, 3, 16, 112, 112)
+    with FeatureTaps(batch, ["conv1", "fc6"]) as taps:
+        batch.train()(x).sum().backward()
+    # Taps stay the ReLUs' outputs; in train mode every conv1 channel is normalised over the batch first.
+    assert (taps["conv1"] >= 0).all() and taps["fc6"].shape == (4, 2048)
+    assert batch.conv1.weight.grad is not None and batch.bn1.weight.grad is not None
+    assert "norm='batch'" in repr(batch)
+    with pytest.raises(ValueError, match="norm must be one of 'none', 'batch'"):
+        create_model("c3d_depth3", num_classes=3, width=4, norm="layer")

@@ -361,3 +361,23 @@ def test_other_clip_lengths_and_frame_sizes():
         for hw in (110, 127):
             with pytest.raises(ValueError, match="fc6 expects 7x7"):
                 model(torch.zeros(1, 3, 16, hw, hw, device="meta"))
+
+
+@pytest.mark.parametrize("name", list(FUSIONS))
+def test_norm_choices_replace_the_paper_lrn(name):
+    """norm="lrn" is the paper's (LRN after relu1/relu2); "batch" swaps it for BatchNorm after every conv
+    and fc6/fc7; "none" has neither. The frames each net sees do not change."""
+    lrn = create_model(name, num_classes=3, width=8)
+    batch = create_model(name, num_classes=3, width=8, norm="batch")
+    none = create_model(name, num_classes=3, width=8, norm="none")
+    assert isinstance(lrn.norm1, torch.nn.LocalResponseNorm) and isinstance(
+        lrn.norm2, torch.nn.LocalResponseNorm
+    )
+    assert isinstance(batch.norm1, torch.nn.Identity) and isinstance(none.norm2, torch.nn.Identity)
+    assert isinstance(batch.bn3, torch.nn.BatchNorm3d) and isinstance(batch.bn6, torch.nn.BatchNorm1d)
+    assert set(lrn.state_dict()) == set(none.state_dict()) < set(batch.state_dict())
+    assert batch.frames_seen(16) == lrn.frames_seen(16)
+    y = batch.train()(torch.randn(2, 3, 16, 112, 112))
+    assert y.shape == (2, 3) and torch.isfinite(y).all()
+    with pytest.raises(ValueError, match="norm must be 'lrn'"):
+        create_model(name, num_classes=3, width=8, norm="group")

@@ -33,12 +33,16 @@ from vidlens.runtime import Precision, check_precision
 __all__ = [
     "TrainConfig",
     "build_model",
+    "build_optimizer",
     "is_run",
     "load_config",
     "load_run_model",
     "run_weights",
     "save_config",
 ]
+
+#: Optimisers a run can use (TrainConfig.optimizer).
+OPTIMIZERS = ("sgd", "adamw")
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.pt"
@@ -72,7 +76,10 @@ class TrainConfig:
     lr: float = 0.003
     lr_steps: tuple[int, ...] = (4, 8, 12)
     lr_gamma: float = 0.1
-    # SGD momentum 0.9 and weight decay 0.005 as in C3D's Caffe solver.
+    # "sgd" (C3D's Caffe solver: momentum 0.9, weight decay 0.005) or "adamw" (Loshchilov & Hutter 2019;
+    # `momentum` is then its beta1, `weight_decay` its decoupled decay), which with norm="batch" models
+    # trains the small nets from scratch (benchmarks/RESULTS.md, issue 10).
+    optimizer: str = "sgd"
     momentum: float = 0.9
     weight_decay: float = 0.005
     # Clip the gradients' global L2 norm to this value before each step; None (C3D's recipe) does not.
@@ -115,6 +122,8 @@ class TrainConfig:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"grad_clip must be positive (or None for no clipping), got {self.grad_clip}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         check_precision(self.precision)
@@ -230,6 +239,17 @@ def run_weights(run_dir: str | os.PathLike) -> Path:
         if (Path(run_dir) / name).is_file():
             return Path(run_dir) / name
     raise FileNotFoundError(f"{run_dir} has neither {WEIGHTS} nor {CHECKPOINT}: was training started?")
+
+
+def build_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """The optimiser ``config`` names, over ``model``'s parameters: what training (and its benchmark) uses."""
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(
+            model.parameters(), lr=config.lr, betas=(config.momentum, 0.999), weight_decay=config.weight_decay
+        )
+    return torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
 
 
 def build_model(config: TrainConfig, num_classes: int) -> nn.Module:

@@ -56,7 +56,17 @@ from tqdm.auto import tqdm
 from vidlens.data.datasets import ClipBatch, ClipDataset, VideoList, collate_clips, load_videos
 from vidlens.io import atomic_save, atomic_write
 from vidlens.models.weights import WeightsRecord, weights_payload
-from vidlens.runs import CHECKPOINT, CONFIG, LOG, WEIGHTS, TrainConfig, build_model, load_config, save_config
+from vidlens.runs import (
+    CHECKPOINT,
+    CONFIG,
+    LOG,
+    WEIGHTS,
+    TrainConfig,
+    build_model,
+    build_optimizer,
+    load_config,
+    save_config,
+)
 from vidlens.runtime import Runtime, select_device
 from vidlens.viz import save_figure, training_curves
 
@@ -69,7 +79,7 @@ _FORMAT = "vidlens.train/1"
 # batch size, workers, device, precision, ...) may change between sessions of a run.
 _IDENTITY = ("model", "model_kwargs", "data", "layout", "split")
 # The optimiser and schedule live in the checkpoint; another recipe is a new run (fine-tune with --init).
-_RECIPE = ("lr", "lr_steps", "lr_gamma", "momentum", "weight_decay", "grad_clip")
+_RECIPE = ("optimizer", "lr", "lr_steps", "lr_gamma", "momentum", "weight_decay", "grad_clip")
 # Progress-bar refreshes read the loss back from the device, which waits for it: do it every few steps.
 _BAR_EVERY = 10
 
@@ -557,9 +567,7 @@ def _learner(session: _Session, checkpoint: dict[str, Any] | None) -> _Learner:
     )  # travel with model.pt
     _seed_everything(config.seed + procs.rank)  # dropout masks differ between processes
     runtime = session.runtime.prepare(model)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
+    optimizer = build_optimizer(config, model)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(
         optimizer, milestones=list(config.lr_steps), gamma=config.lr_gamma
     )

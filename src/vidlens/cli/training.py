@@ -16,7 +16,7 @@ def _train_config(args: argparse.Namespace):
     overrides = {
         name: getattr(args, name)
         for name in (
-            "layout", "split", "model", "init", "epochs", "batch_size", "lr", "lr_steps", "lr_gamma",
+            "layout", "split", "model", "init", "epochs", "batch_size", "optimizer", "lr", "lr_steps", "lr_gamma",
             "momentum", "weight_decay", "grad_clip", "clip_len", "size", "crop", "flip_p", "preset", "eval_clips",
             "workers", "device", "precision", "seed",
         )
@@ -97,7 +97,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _add_train_parser(sub: argparse._SubParsersAction) -> None:
-    from vidlens.runs import TrainConfig
+    from vidlens.runs import OPTIMIZERS, TrainConfig
     from vidlens.runtime import PRECISIONS
 
     d = TrainConfig()
@@ -119,7 +119,8 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", type=int, help=f"official split 1-3 (default {d.split})")
     p.add_argument("--epochs", type=int, help=f"(default {d.epochs})")
     p.add_argument("--batch-size", type=int, help=f"clips per batch (default {d.batch_size}, as the paper)")
-    p.add_argument("--lr", type=float, help=f"SGD learning rate (default {d.lr})")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"sgd (C3D's) or adamw (default {d.optimizer})")
+    p.add_argument("--lr", type=float, help=f"learning rate (default {d.lr})")
     p.add_argument(
         "--lr-steps", type=int, nargs="*", help=f"epochs at which lr is divided (default {d.lr_steps})"
     )

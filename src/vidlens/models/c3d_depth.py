@@ -14,14 +14,14 @@ trains on UCF101 a family of nets that differ only in the temporal depth d_i of 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from vidlens.models.c3d import C3D
 from vidlens.models.contract import ModelSpec, VideoModel
-from vidlens.models.layers import FCHead, check_clips, init_relu_net, output_size
+from vidlens.models.layers import FCHead, batch_norm, check_clips, init_relu_net, normed, output_size
 from vidlens.models.registry import register_model
 
 __all__ = [
@@ -77,6 +77,9 @@ class C3DDepth(FCHead, VideoModel):
         dropout: dropout probability after relu6 and relu7.
         width: filters of conv1; conv2..conv5 have 2x, 4x, 4x and 4x that (the paper's 64-128-256-256-256
             at 64; 16 gives 16-32-64-64-64 for quick tests). fc6 and fc7 stay at 2048 outputs.
+        norm: "none" (the paper's nets) or "batch": batch normalisation after every conv and fc6/fc7,
+            before the ReLU (new modules bn1..bn7; the taps stay the ReLUs' outputs). A documented deviation
+            that makes these nets train from scratch on small data (see benchmarks/RESULTS.md, issue 10).
     """
 
     spec = ModelSpec(
@@ -110,6 +113,7 @@ class C3DDepth(FCHead, VideoModel):
         num_classes: int = 101,
         dropout: float = 0.5,
         width: int = 64,
+        norm: Literal["none", "batch"] = "none",
     ) -> None:
         super().__init__()
         depths = tuple(depths)
@@ -128,22 +132,28 @@ class C3DDepth(FCHead, VideoModel):
         c1, c2, c3, c4, c5 = (f * width // 64 for f in _FILTERS_PER_64)
         d1, d2, d3, d4, d5 = depths
         self.conv1 = _conv(3, c1, d1)
+        self.bn1 = batch_norm(norm, c1)
         self.relu1 = nn.ReLU()
         self.pool1 = nn.MaxPool3d(kernel_size=(1, 2, 2), stride=(1, 2, 2))
         self.conv2 = _conv(c1, c2, d2)
+        self.bn2 = batch_norm(norm, c2)
         self.relu2 = nn.ReLU()
         self.pool2 = nn.MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2))
         self.conv3 = _conv(c2, c3, d3)
+        self.bn3 = batch_norm(norm, c3)
         self.relu3 = nn.ReLU()
         self.pool3 = nn.MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2))
         self.conv4 = _conv(c3, c4, d4)
+        self.bn4 = batch_norm(norm, c4)
         self.relu4 = nn.ReLU()
         self.pool4 = nn.MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2))
         self.conv5 = _conv(c4, c5, d5)
+        self.bn5 = batch_norm(norm, c5)
         self.relu5 = nn.ReLU()
         self.pool5 = nn.MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2), padding=(0, 1, 1))
         self.pool5_shape = (c5, *_POOL5_THW)
-        self._add_fc_head(math.prod(self.pool5_shape), _FC_WIDTH, num_classes, dropout)
+        self._add_fc_head(math.prod(self.pool5_shape), _FC_WIDTH, num_classes, dropout, norm)
+        self.norm = norm
         init_relu_net(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -151,22 +161,22 @@ class C3DDepth(FCHead, VideoModel):
         self._check_input(x)
         thw = tuple(x.shape[2:])
         # Shapes for width 64; channels scale with width.
-        x = self.relu1(self.conv1(x))  # (N, 64, 16, 112, 112)
+        x = self.relu1(normed(self.bn1, self.conv1(x)))  # (N, 64, 16, 112, 112)
         x = self.pool1(x)  # (N, 64, 16, 56, 56): space only
-        x = self.relu2(self.conv2(x))  # (N, 128, 16, 56, 56)
+        x = self.relu2(normed(self.bn2, self.conv2(x)))  # (N, 128, 16, 56, 56)
         x = self.pool2(x)  # (N, 128, 8, 28, 28)
-        x = self.relu3(self.conv3(x))  # (N, 256, 8, 28, 28)
+        x = self.relu3(normed(self.bn3, self.conv3(x)))  # (N, 256, 8, 28, 28)
         x = self.pool3(x)  # (N, 256, 4, 14, 14)
-        x = self.relu4(self.conv4(x))  # (N, 256, 4, 14, 14)
+        x = self.relu4(normed(self.bn4, self.conv4(x)))  # (N, 256, 4, 14, 14)
         x = self.pool4(x)  # (N, 256, 2, 7, 7)
-        x = self.relu5(self.conv5(x))  # (N, 256, 2, 7, 7)
+        x = self.relu5(normed(self.bn5, self.conv5(x)))  # (N, 256, 2, 7, 7)
         x = self.pool5(x)  # (N, 256, 1, 4, 4): padding (0, 1, 1) takes 7x7 to 4x4
         if tuple(x.shape[1:]) != self.pool5_shape:
             raise ValueError(self._size_message(thw, tuple(x.shape[1:])))
         return x.flatten(1)  # (N, 4096)
 
     def extra_repr(self) -> str:
-        return f"depths={self.depths}, width={self.width}"
+        return f"depths={self.depths}, width={self.width}, norm={self.norm!r}"
 
     def _check_input(self, x: torch.Tensor) -> None:
         """Fail early, saying how to fix it, on input that is not ``(N, 3, T, H, W)`` float clips."""

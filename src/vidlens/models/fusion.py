@@ -23,13 +23,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 
 from vidlens.models.contract import ModelSpec, VideoModel
-from vidlens.models.layers import FCHead, FrameConv2d, check_clips, init_relu_net, output_size
+from vidlens.models.layers import (
+    FCHead,
+    FrameConv2d,
+    batch_norm,
+    check_clips,
+    init_relu_net,
+    normed,
+    output_size,
+)
 from vidlens.models.registry import register_model
 
 __all__ = [
@@ -211,6 +219,10 @@ class FusionNet(FCHead, VideoModel):
         num_classes: outputs of fc8 (487 for Sports-1M as in the paper, 101 for UCF101).
         dropout: dropout probability after relu6 and relu7.
         width: conv1 filters at the paper's proportions (96: the paper's sizes).
+        norm: "lrn" (the paper's local response normalisation after relu1 and relu2), "batch" (batch
+            normalisation after every conv and fc6/fc7, before the ReLU, and no LRN: a documented deviation
+            that lets these nets train from scratch on small data, see benchmarks/RESULTS.md, issue 10), or
+            "none".
     """
 
     spec = ModelSpec(
@@ -238,9 +250,19 @@ class FusionNet(FCHead, VideoModel):
     )
 
     def __init__(
-        self, fusion: Fusion, *, num_classes: int = 101, dropout: float = 0.5, width: int = 48
+        self,
+        fusion: Fusion,
+        *,
+        num_classes: int = 101,
+        dropout: float = 0.5,
+        width: int = 48,
+        norm: Literal["lrn", "batch", "none"] = "lrn",
     ) -> None:
         super().__init__()
+        if norm not in ("lrn", "batch", "none"):
+            raise ValueError(f"norm must be 'lrn' (the paper's), 'batch' or 'none', got {norm!r}")
+        self.norm = norm
+        conv_norm = "batch" if norm == "batch" else "none"
         if width < 1:
             raise ValueError(
                 f"width must be a positive number of conv1 filters (96 in the paper); got {width}"
@@ -252,21 +274,26 @@ class FusionNet(FCHead, VideoModel):
         fc = _scaled(_PAPER_FC, width)
         (k1, s1, p1), (k2, s2, p2), (k3, s3, p3), (k4, s4, p4), (k5, s5, p5) = _CONV_GEOMETRY
         self.conv1 = fusion.conv(1, 3, c1, k1, s1, p1)
+        self.bn1 = batch_norm(conv_norm, c1)
         self.relu1 = nn.ReLU()
-        self.norm1 = _local_response_norm()
+        self.norm1 = _local_response_norm() if norm == "lrn" else nn.Identity()
         self.pool1 = _spatial_pool()
         self.conv2 = fusion.conv(2, c1, c2, k2, s2, p2)
+        self.bn2 = batch_norm(conv_norm, c2)
         self.relu2 = nn.ReLU()
-        self.norm2 = _local_response_norm()
+        self.norm2 = _local_response_norm() if norm == "lrn" else nn.Identity()
         self.pool2 = _spatial_pool()
         self.conv3 = fusion.conv(3, c2, c3, k3, s3, p3)
+        self.bn3 = batch_norm(conv_norm, c3)
         self.relu3 = nn.ReLU()
         self.conv4 = FrameConv2d(c3, c4, k4, stride=s4, padding=p4)
+        self.bn4 = batch_norm(conv_norm, c4)
         self.relu4 = nn.ReLU()
         self.conv5 = FrameConv2d(c4, c5, k5, stride=s5, padding=p5)
+        self.bn5 = batch_norm(conv_norm, c5)
         self.relu5 = nn.ReLU()
         self.pool5 = _spatial_pool()
-        self._add_fc_head(fusion.towers * c5 * math.prod(_POOL5_HW), fc, num_classes, dropout)
+        self._add_fc_head(fusion.towers * c5 * math.prod(_POOL5_HW), fc, num_classes, dropout, conv_norm)
         init_relu_net(self)
 
     def frames_seen(self, t: int = _CLIP_FRAMES) -> list[int]:
@@ -282,19 +309,19 @@ class FusionNet(FCHead, VideoModel):
         frames = self._check_input(x)
         x = x[:, :, frames]  # (N, 3, F, H, W): the F frames this model sees
         x = self.fusion.arrange(x)  # (N, 3, T', 112, 112); early: (N, 30, 1, 112, 112); slow: T' = 16
-        x = self.relu1(self.conv1(x))  # (N, 48, T', 56, 56); slow: (N, 48, 4, 56, 56)
+        x = self.relu1(normed(self.bn1, self.conv1(x)))  # (N, 48, T', 56, 56); slow: (N, 48, 4, 56, 56)
         x = self.pool1(self.norm1(x))  # (N, 48, T', 28, 28); slow: (N, 48, 4, 28, 28)
-        x = self.relu2(self.conv2(x))  # (N, 128, T', 28, 28); slow: (N, 128, 2, 28, 28)
+        x = self.relu2(normed(self.bn2, self.conv2(x)))  # (N, 128, T', 28, 28); slow: (N, 128, 2, 28, 28)
         x = self.pool2(self.norm2(x))  # (N, 128, T', 14, 14); slow: (N, 128, 2, 14, 14)
-        x = self.relu3(self.conv3(x))  # (N, 192, T', 14, 14); slow: (N, 192, 1, 14, 14)
-        x = self.relu4(self.conv4(x))  # (N, 192, T', 14, 14)
-        x = self.relu5(self.conv5(x))  # (N, 128, T', 14, 14)
+        x = self.relu3(normed(self.bn3, self.conv3(x)))  # (N, 192, T', 14, 14); slow: (N, 192, 1, 14, 14)
+        x = self.relu4(normed(self.bn4, self.conv4(x)))  # (N, 192, T', 14, 14)
+        x = self.relu5(normed(self.bn5, self.conv5(x)))  # (N, 128, T', 14, 14)
         x = self.pool5(x)  # (N, 128, T', 7, 7)
         # Frame-major, so late fusion's two towers sit side by side (frame 0's features first).
         return x.transpose(1, 2).flatten(1)  # (N, T' * 6272), T' = towers
 
     def extra_repr(self) -> str:
-        return f"fusion={self.fusion!r}, width={self.width}"
+        return f"fusion={self.fusion!r}, width={self.width}, norm={self.norm!r}"
 
     def _check_input(self, x: torch.Tensor) -> list[int]:
         """The frames to keep, after failing early, saying how to fix it, on input the model cannot take."""

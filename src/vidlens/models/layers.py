@@ -14,14 +14,39 @@ import torch
 from torch import nn
 
 __all__ = [
+    "NORMS",
     "FCHead",
     "FrameConv2d",
     "FrameMaxPool2d",
+    "batch_norm",
     "check_clips",
     "init_relu_net",
+    "normed",
     "output_size",
     "per_frame",
 ]
+
+
+#: Normalisation layers a trunk can add: "none" (the papers' C3D nets) or "batch" (batch normalisation after
+#: every convolution and fc6/fc7, before the ReLU: a documented deviation that lets these nets train from
+#: scratch on small data; Ioffe & Szegedy 2015).
+NORMS = ("none", "batch")
+
+
+def batch_norm(norm: str, channels: int, dims: int = 3) -> nn.Module | None:
+    """``nn.BatchNorm3d`` (``dims=3``, for ``(N, C, T, H, W)`` maps) or ``nn.BatchNorm1d`` (``dims=1``, for
+    ``(N, C)`` features) when ``norm == "batch"``; else ``None``, so that the paper network keeps exactly its
+    own modules and state-dict keys (apply it with :func:`normed`)."""
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {', '.join(map(repr, NORMS))}, got {norm!r}")
+    if norm == "none":
+        return None
+    return nn.BatchNorm3d(channels) if dims == 3 else nn.BatchNorm1d(channels)
+
+
+def normed(norm: nn.Module | None, x: torch.Tensor) -> torch.Tensor:
+    """``norm(x)``, or ``x`` where the net has no normalisation layer there (``norm is None``)."""
+    return x if norm is None else norm(x)
 
 
 def check_clips(x: torch.Tensor, expected: str, preset: str) -> None:
@@ -117,19 +142,23 @@ class FCHead:
     features) and calls :meth:`_add_fc_head` once its conv layers exist.
     """
 
-    def _add_fc_head(self, in_features: int, hidden: int, num_classes: int, dropout: float) -> None:
+    def _add_fc_head(
+        self, in_features: int, hidden: int, num_classes: int, dropout: float, norm: str = "none"
+    ) -> None:
         self.fc6 = nn.Linear(in_features, hidden)
+        self.bn6 = batch_norm(norm, hidden, dims=1)
         self.relu6 = nn.ReLU()
         self.drop6 = nn.Dropout(dropout)
         self.fc7 = nn.Linear(hidden, hidden)
+        self.bn7 = batch_norm(norm, hidden, dims=1)
         self.relu7 = nn.ReLU()
         self.drop7 = nn.Dropout(dropout)
         self.fc8 = nn.Linear(hidden, num_classes)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """pool5 features ``(N, D)`` -> logits ``(N, num_classes)``, or fc7 activations with ``pre_logits``."""
-        x = self.drop6(self.relu6(self.fc6(x)))  # (N, hidden)
-        x = self.drop7(self.relu7(self.fc7(x)))  # (N, hidden)
+        x = self.drop6(self.relu6(normed(self.bn6, self.fc6(x))))  # (N, hidden)
+        x = self.drop7(self.relu7(normed(self.bn7, self.fc7(x))))  # (N, hidden)
         if pre_logits:
             return x
         return self.fc8(x)  # (N, num_classes)
