@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +57,34 @@ def test_reproduce_runs_every_model_of_an_experiment(tmp_path):
     ).is_file()
     with pytest.raises(KeyError, match="choose from"):
         reproduce("nope", tmp_path)
+    # The printed table is the one results.json holds, row for row.
+    saved = json.loads((tmp_path / "fusion" / "results.json").read_text())
+    assert saved["table"] == table
+    for row, line in zip(saved["rows"], table.splitlines()[3:], strict=True):
+        assert line.split()[-5:-2] == [
+            f"{100 * row[k]:.1f}" for k in ("clip_hit1", "video_hit1", "video_hit5")
+        ]
+    assert not list((tmp_path / "fusion").glob(".*.tmp"))  # written atomically
+
+
+@pytest.mark.slow  # end to end: a few seconds or more on 2 cores
+def test_reproduce_on_a_users_dataset_over_several_seeds(tiny_data, tmp_path, capsys):
+    """--data takes any layout vidlens reads; --seeds trains every model N times: mean +- std per row."""
+    argv = ["reproduce", "depth", "--data", str(tiny_data), "--seeds", "2", "--epochs", "1"]
+    assert main([*argv, "--out", str(tmp_path), "--workers", "0", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    saved = json.loads((tmp_path / "depth" / "results.json").read_text())
+    assert saved["table"] in printed and "mean +- standard deviation over seeds 0, 1" in printed
+    assert saved["settings"]["data"] == {"root": str(tiny_data.resolve()), "num_classes": 2}
+    assert saved["settings"]["seeds"] == [0, 1] and saved["settings"]["budget"]["flip_p"] == 0.5
+    for row in saved["rows"]:
+        assert [r["seed"] for r in row["runs"]] == [0, 1]
+        hits = [r["clip_hit1"] for r in row["runs"]]
+        assert row["clip_hit1"] == pytest.approx(sum(hits) / 2)
+        assert row["clip_hit1_std"] == pytest.approx(abs(hits[0] - hits[1]) / 2)
+        assert all(Path(r["run_dir"]).name.endswith(f"_seed{r['seed']}") for r in row["runs"])
+    assert not (tmp_path / "data_32x4_seed0").exists()  # no synthetic data was made
+    with pytest.raises(ValueError, match="seeds must be >= 1"):
+        reproduce("depth", tmp_path, data=tiny_data, seeds=0)
+    with pytest.raises(ValueError, match="videos_per_class sizes the synthetic data"):
+        reproduce("depth", tmp_path, data=tiny_data, videos_per_class=3)

@@ -14,12 +14,13 @@ near chance while models that convolve over time do far better. Whatever the run
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EXPERIMENTS", "Experiment", "ExperimentResult", "reproduce"]
+__all__ = ["EXPERIMENTS", "Experiment", "ExperimentResult", "ModelRow", "SeedRun", "reproduce"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,23 @@ EXPERIMENTS: dict[str, Experiment] = {
 
 
 @dataclass
+class SeedRun:
+    """One training run of a model: its seed, test metrics and where it lives."""
+
+    seed: int
+    clip_hit1: float
+    video_hit1: float
+    video_hit5: float
+    train_loss: float
+    train_acc: float
+    seconds: float
+    run_dir: str
+
+
+@dataclass
 class ModelRow:
+    """A model's line of the table: means over its seeds' runs, and their standard deviations."""
+
     label: str
     model: str
     clip_hit1: float
@@ -74,7 +91,36 @@ class ModelRow:
     params: int
     macs: int
     seconds: float
-    run_dir: str
+    # Population standard deviations over the seeds (0 for one seed).
+    clip_hit1_std: float = 0.0
+    video_hit1_std: float = 0.0
+    video_hit5_std: float = 0.0
+    runs: list[SeedRun] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, label: str, model: str, runs: list[SeedRun], params: int, macs: int) -> ModelRow:
+        def mean(key: str) -> float:
+            return statistics.fmean(getattr(r, key) for r in runs)
+
+        def std(key: str) -> float:
+            return statistics.pstdev(getattr(r, key) for r in runs)
+
+        return cls(
+            label=label,
+            model=model,
+            clip_hit1=mean("clip_hit1"),
+            video_hit1=mean("video_hit1"),
+            video_hit5=mean("video_hit5"),
+            train_loss=mean("train_loss"),
+            train_acc=mean("train_acc"),
+            params=params,
+            macs=macs,
+            seconds=sum(r.seconds for r in runs),
+            clip_hit1_std=std("clip_hit1"),
+            video_hit1_std=std("video_hit1"),
+            video_hit5_std=std("video_hit5"),
+            runs=list(runs),
+        )
 
 
 @dataclass
@@ -86,14 +132,23 @@ class ExperimentResult:
     seconds: float = 0.0
 
     def table(self) -> str:
-        """The paper-style table (percentages)."""
-        head = f"{'Model':<24} {'Clip Hit@1':>10} {'Video Hit@1':>11} {'Video Hit@5':>11} {'params':>8} {'MACs':>7}"
+        """The paper-style table (percentages; "mean +- std" over the seeds when there are several)."""
+        several = any(len(r.runs) > 1 for r in self.rows)
+        w = 15 if several else 11
+
+        def cell(mean: float, std: float) -> str:
+            return f"{100 * mean:.1f} +- {100 * std:.1f}" if several else f"{100 * mean:.1f}"
+
+        head = f"{'Model':<24} {'Clip Hit@1':>{w}} {'Video Hit@1':>{w}} {'Video Hit@5':>{w}} {'params':>8} {'MACs':>7}"
         lines = [self.title, head, "-" * len(head)]
         for r in self.rows:
             lines.append(
-                f"{r.label:<24} {100 * r.clip_hit1:>10.1f} {100 * r.video_hit1:>11.1f} {100 * r.video_hit5:>11.1f} "
-                f"{r.params / 1e6:>7.2f}M {r.macs / 1e9:>6.2f}G"
+                f"{r.label:<24} {cell(r.clip_hit1, r.clip_hit1_std):>{w}} {cell(r.video_hit1, r.video_hit1_std):>{w}} "
+                f"{cell(r.video_hit5, r.video_hit5_std):>{w}} {r.params / 1e6:>7.2f}M {r.macs / 1e9:>6.2f}G"
             )
+        if several:
+            seeds = sorted({run.seed for r in self.rows for run in r.runs})
+            lines.append(f"(mean +- standard deviation over seeds {', '.join(map(str, seeds))})")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,6 +159,8 @@ def reproduce(
     name: str,
     out: str | Path = "runs/reproduce",
     *,
+    data: str | Path | None = None,
+    seeds: int = 1,
     scale: int = 1,
     seed: int = 0,
     epochs: int | None = None,
@@ -114,13 +171,20 @@ def reproduce(
 ) -> ExperimentResult:
     """Run experiment ``name`` ("fusion" or "depth") under ``out``; return (and write) its table.
 
-    ``scale`` multiplies the number of videos per class and the number of epochs (default: 4 classes x 32
-    videos of 32 frames at 112x112, 36 epochs of batches of 8 clips, lr 0.01 then 0.001 for the last
-    third); ``epochs`` and ``videos_per_class`` override them. Datasets and finished runs are reused when
-    rerun with the same settings, so an interrupted reproduction continues where it stopped.
+    ``data`` is any dataset vidlens reads (UCF101 or HMDB51 split files, class folders; see
+    :func:`vidlens.data.load_videos`); by default the built-in synthetic motion data is made under ``out``
+    (4 classes x 32 videos x ``scale`` of 32 frames at 112x112; ``videos_per_class`` overrides the count).
+    Every model is trained ``seeds`` times, with seeds ``seed``, ``seed + 1``, ... (other initialisation
+    and clip sampling, the same data), for 36 x ``scale`` epochs of batches of 8 clips (``epochs``
+    overrides), lr 0.03 then 0.003 for the last third; the table gives the mean and standard deviation
+    over the seeds. Datasets and finished runs are reused when rerun with the same settings, so an
+    interrupted reproduction continues where it stopped. ``results.json`` and ``results.png`` are written
+    atomically into ``out/name``.
     """
+    from vidlens.data.datasets import load_videos
     from vidlens.data.synthetic import MotionConfig, make_motion_dataset
     from vidlens.evaluate import evaluate_run
+    from vidlens.io import atomic_write_json
     from vidlens.runs import TrainConfig
     from vidlens.train import train
 
@@ -128,15 +192,32 @@ def reproduce(
         raise KeyError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
     if scale < 1:
         raise ValueError(f"scale must be >= 1, got {scale}")
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1 (runs per model), got {seeds}")
     experiment = EXPERIMENTS[name]
     out = Path(out)
     t0 = time.perf_counter()
-    per_class = videos_per_class if videos_per_class is not None else 32 * scale
-    data_config = MotionConfig(
-        num_classes=4, videos_per_class=per_class, frames=32, height=112, width=112, seed=seed
-    )
-    dataset = make_motion_dataset(out / f"data_{per_class}x4_seed{seed}", data_config, progress=progress)
     n_epochs = epochs if epochs is not None else 36 * scale
+    if data is None:
+        per_class = videos_per_class if videos_per_class is not None else 32 * scale
+        data_config = MotionConfig(
+            num_classes=4, videos_per_class=per_class, frames=32, height=112, width=112, seed=seed
+        )
+        dataset = make_motion_dataset(out / f"data_{per_class}x4_seed{seed}", data_config, progress=progress)
+        root, classes, tag = dataset.root, dataset.class_names, f"{per_class}x4"
+        data_settings: dict[str, Any] = asdict(data_config)
+        # Native 112x112 frames, no flips: a mirrored MoveLeft video is a MoveRight one.
+        frames = {"size": (112, 112), "crop": 112, "flip_p": 0.0}
+    else:
+        if videos_per_class is not None:
+            raise ValueError(
+                "videos_per_class sizes the synthetic data; with data=..., the dataset's split decides"
+            )
+        root = Path(data).expanduser().resolve()
+        classes = load_videos(root, subset="train").classes  # fails early, with the layout's own message
+        tag = "data"
+        data_settings = {"root": str(root), "num_classes": len(classes)}
+        frames = {"flip_p": 0.5}  # the preset's 128x171 frames and 112 crops, C3D's flips
     budget = {
         "epochs": n_epochs,
         "batch_size": 8,
@@ -147,49 +228,51 @@ def reproduce(
         "lr": 0.03,
         "grad_clip": 1.0,
         "lr_steps": (max(1, round(2 * n_epochs / 3)),),
-        # No flips: a mirrored MoveLeft video is a MoveRight one, so flipping would corrupt the labels.
-        "flip_p": 0.0,
-        "size": (112, 112),
-        "crop": 112,
+        **frames,
         "clip_len": 16,
         "eval_clips": 3,
         "workers": workers,
         "device": device,
-        "seed": seed,
     }
     result = ExperimentResult(
         experiment=name,
         title=experiment.title,
-        settings={"data": asdict(data_config), "budget": dict(budget), "scale": scale},
+        settings={
+            "data": data_settings,
+            "budget": dict(budget),
+            "scale": scale,
+            "seeds": list(range(seed, seed + seeds)),
+        },
     )
     for label, model_name, kwargs in experiment.models:
-        run_dir = out / name / f"{model_name}_{per_class}x4_e{budget['epochs']}_seed{seed}"
-        config = TrainConfig(data=str(dataset.root), model=model_name, model_kwargs=dict(kwargs), **budget)
-        t1 = time.perf_counter()
-        if progress:
-            print(f"[{name}] {label}: training {model_name} {kwargs} -> {run_dir}", flush=True)
-        trained = train(config, run_dir, resume=(run_dir / "config.json").exists(), progress=progress)
-        metrics = evaluate_run(run_dir, progress=progress)
-        params, macs = _complexity(model_name, kwargs, len(dataset.class_names))
-        last = trained.history[-1] if trained.history else {}
-        result.rows.append(
-            ModelRow(
-                label=label,
-                model=model_name,
-                clip_hit1=metrics.clip_hit1,
-                video_hit1=metrics.video_hit1,
-                video_hit5=metrics.video_hit5,
-                train_loss=float(last.get("loss", float("nan"))),
-                train_acc=float(last.get("accuracy", float("nan"))),
-                params=params,
-                macs=macs,
-                seconds=time.perf_counter() - t1,
-                run_dir=str(run_dir),
+        runs = []
+        for s in range(seed, seed + seeds):
+            run_dir = out / name / f"{model_name}_{tag}_e{budget['epochs']}_seed{s}"
+            config = TrainConfig(
+                data=str(root), model=model_name, model_kwargs=dict(kwargs), seed=s, **budget
             )
-        )
+            t1 = time.perf_counter()
+            if progress:
+                print(f"[{name}] {label}, seed {s}: training {model_name} {kwargs} -> {run_dir}", flush=True)
+            trained = train(config, run_dir, resume=(run_dir / "config.json").exists(), progress=progress)
+            metrics = evaluate_run(run_dir, progress=progress)
+            last = trained.history[-1] if trained.history else {}
+            runs.append(
+                SeedRun(
+                    seed=s,
+                    clip_hit1=metrics.clip_hit1,
+                    video_hit1=metrics.video_hit1,
+                    video_hit5=metrics.video_hit5,
+                    train_loss=float(last.get("loss", float("nan"))),
+                    train_acc=float(last.get("accuracy", float("nan"))),
+                    seconds=time.perf_counter() - t1,
+                    run_dir=str(run_dir),
+                )
+            )
+        params, macs = _complexity(model_name, kwargs, len(classes))
+        result.rows.append(ModelRow.of(label, model_name, runs, params, macs))
     result.seconds = time.perf_counter() - t0
-    (out / name).mkdir(parents=True, exist_ok=True)
-    (out / name / "results.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    atomic_write_json(out / name / "results.json", result.to_dict())
     _figure(result, out / name / "results.png")
     return result
 
@@ -211,7 +294,7 @@ def _figure(result: ExperimentResult, path: Path) -> None:
 
     histories = []
     for r in result.rows:
-        log = Path(r.run_dir) / "log.jsonl"
+        log = Path(r.runs[0].run_dir) / "log.jsonl"  # the first seed's curve
         lines = log.read_text().splitlines() if log.is_file() else []
         histories.append([json.loads(line) for line in lines if line.strip()])
     figure = reproduction_figure(

@@ -80,6 +80,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     result = reproduce(
         args.experiment,
         args.out,
+        data=args.data,
+        seeds=args.seeds,
         scale=args.scale,
         seed=args.seed,
         epochs=args.epochs,
@@ -167,13 +169,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("reproduce", help="the seeds' comparisons on synthetic motion data")
+    p = sub.add_parser("reproduce", help="the seeds' comparisons (fusion, temporal depth) on any dataset")
     p.add_argument("experiment", choices=["fusion", "depth"])
+    p.add_argument(
+        "--data",
+        default=None,
+        metavar="ROOT",
+        help="a dataset (UCF101/HMDB51 splits, class folders); default: the built-in synthetic motion data",
+    )
+    p.add_argument(
+        "--seeds", type=int, default=1, help="runs per model (mean +- std in the table; default 1)"
+    )
     p.add_argument("--out", default="runs/reproduce", help="where data and runs go (default runs/reproduce)")
     p.add_argument("--scale", type=int, default=1, help="multiply videos per class and epochs (default 1)")
     p.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
     p.add_argument("--videos-per-class", type=int, default=None, help="override the dataset size")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="first seed (and the synthetic data's; default 0)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
