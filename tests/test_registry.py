@@ -114,3 +114,20 @@ def test_a_users_own_model_joins_through_a_partial_spec():
         get_classifier(net)
     with pytest.raises(ValueError, match="not ''"):
         ModelSpec(classifier="")
+
+
+def test_post_relu_taps_reads_convs_and_fcs_after_their_relu():
+    from vidlens.models.contract import post_relu_taps
+
+    assert post_relu_taps("conv1 pool1 conv3a fc6 fc8", classifier="fc8") == {
+        "conv1": "relu1",
+        "pool1": "pool1",
+        "conv3a": "relu3a",
+        "fc6": "relu6",
+        "fc8": "fc8",  # the classifier: raw logits
+    }
+    assert post_relu_taps(["conv2", "gru3", "fc"], classifier="fc") == {
+        "conv2": "relu2",
+        "gru3": "gru3",
+        "fc": "fc",
+    }

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vidlens.models.contract import ModelSpec, VideoModel
+from vidlens.models.contract import ModelSpec, VideoModel, post_relu_taps
 from vidlens.models.layers import FCHead, check_clips, init_relu_net, output_size
 from vidlens.models.registry import register_model
 from vidlens.presets import PRESETS
@@ -48,24 +48,10 @@ class C3D(FCHead, VideoModel):
 
     spec = ModelSpec(
         # Tap name -> module whose output it is (see vidlens.models.taps): conv and fc taps are post-ReLU.
-        feature_layers={
-            "conv1": "relu1",
-            "pool1": "pool1",
-            "conv2": "relu2",
-            "pool2": "pool2",
-            "conv3a": "relu3a",
-            "conv3b": "relu3b",
-            "pool3": "pool3",
-            "conv4a": "relu4a",
-            "conv4b": "relu4b",
-            "pool4": "pool4",
-            "conv5a": "relu5a",
-            "conv5b": "relu5b",
-            "pool5": "pool5",
-            "fc6": "relu6",
-            "fc7": "relu7",
-            "fc8": "fc8",
-        },
+        feature_layers=post_relu_taps(
+            "conv1 pool1 conv2 pool2 conv3a conv3b pool3 conv4a conv4b pool4 conv5a conv5b pool5 fc6 fc7 fc8",
+            classifier="fc8",
+        ),
         classifier="fc8",
         input_shape=(3, 16, 112, 112),  # what fc6 was sized for
         paper='Tran, Bourdev, Fergus, Torresani, Paluri, "Learning Spatiotemporal Features with 3D '

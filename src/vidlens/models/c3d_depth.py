@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from vidlens.models.c3d import C3D
-from vidlens.models.contract import ModelSpec, VideoModel
+from vidlens.models.contract import ModelSpec, VideoModel, post_relu_taps
 from vidlens.models.layers import FCHead, batch_norm, check_clips, init_relu_net, normed, output_size
 from vidlens.models.registry import register_model
 
@@ -84,21 +84,9 @@ class C3DDepth(FCHead, VideoModel):
 
     spec = ModelSpec(
         # Tap name -> module whose output it is (see vidlens.models.taps); conv taps are post-ReLU.
-        feature_layers={
-            "conv1": "relu1",
-            "pool1": "pool1",
-            "conv2": "relu2",
-            "pool2": "pool2",
-            "conv3": "relu3",
-            "pool3": "pool3",
-            "conv4": "relu4",
-            "pool4": "pool4",
-            "conv5": "relu5",
-            "pool5": "pool5",
-            "fc6": "relu6",
-            "fc7": "relu7",
-            "fc8": "fc8",
-        },
+        feature_layers=post_relu_taps(
+            "conv1 pool1 conv2 pool2 conv3 pool3 conv4 pool4 conv5 pool5 fc6 fc7 fc8", classifier="fc8"
+        ),
         classifier="fc8",
         input_shape=(3, 16, 112, 112),  # what fc6 is sized for
         paper=C3D.spec.paper,  # the same paper, section 3.2

@@ -21,7 +21,7 @@ still works wherever the spec is not essential (taps then take dotted module pat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -29,7 +29,7 @@ from torch import nn
 
 from vidlens.presets import PRESETS, Preset
 
-__all__ = ["ModelSpec", "VideoModel", "model_spec"]
+__all__ = ["ModelSpec", "VideoModel", "model_spec", "post_relu_taps"]
 
 
 @dataclass(frozen=True)
@@ -109,3 +109,15 @@ def model_spec(model: nn.Module) -> ModelSpec | None:
     """
     spec = getattr(model, "spec", None)
     return spec if isinstance(spec, ModelSpec) else None
+
+
+def post_relu_taps(layers: str | Sequence[str], classifier: str) -> dict[str, str]:
+    """Tap name -> module path for nets built as the papers' are: ``convX`` and ``fcX`` are read after their
+    ReLU (``reluX``, as Caffe's C3D tool extracted them), the classifier as raw logits, anything else
+    (pools, recurrent states) from the module of that name; in the order given (``layers`` may be one
+    string of names separated by spaces)."""
+    taps = {}
+    for name in layers.split() if isinstance(layers, str) else layers:
+        kind = next((k for k in ("conv", "fc") if name.startswith(k)), None)
+        taps[name] = "relu" + name[len(kind) :] if kind and name != classifier else name
+    return taps

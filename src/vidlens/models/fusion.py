@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
-from vidlens.models.contract import ModelSpec, VideoModel
+from vidlens.models.contract import ModelSpec, VideoModel, post_relu_taps
 from vidlens.models.layers import (
     FCHead,
     FrameConv2d,
@@ -227,19 +227,10 @@ class FusionNet(FCHead, VideoModel):
 
     spec = ModelSpec(
         # Tap name -> module whose output it is (see vidlens.models.taps); conv taps are post-ReLU.
-        feature_layers={
-            "conv1": "relu1",
-            "pool1": "pool1",
-            "conv2": "relu2",
-            "pool2": "pool2",
-            "conv3": "relu3",
-            "conv4": "relu4",
-            "conv5": "relu5",
-            "pool5": "pool5",
-            "fc6": "relu6",
-            "fc7": "relu7",
-            "fc8": "fc8",
-        },
+        feature_layers=post_relu_taps(
+            "conv1 pool1 conv2 pool2 conv3 conv4 conv5 pool5 fc6 fc7 fc8",
+            classifier="fc8",
+        ),
         classifier="fc8",
         # 16 frames of 112x112 (single, late and early fusion use some of them).
         input_shape=(3, _CLIP_FRAMES, 112, 112),

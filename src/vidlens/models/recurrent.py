@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vidlens.models.contract import ModelSpec, VideoModel
+from vidlens.models.contract import ModelSpec, VideoModel, post_relu_taps
 from vidlens.models.layers import FrameConv2d, FrameMaxPool2d, check_clips
 from vidlens.models.registry import register_model
 
@@ -160,19 +160,10 @@ class GRURCN(VideoModel):
 
     # The taps of the default levels (3, 4); each instance derives its own spec for the levels it builds.
     spec = ModelSpec(
-        feature_layers={
-            "conv1": "relu1",
-            "pool1": "pool1",
-            "conv2": "relu2",
-            "pool2": "pool2",
-            "conv3": "relu3",
-            "pool3": "pool3",
-            "conv4": "relu4",
-            "pool4": "pool4",
-            "gru3": "gru3",
-            "gru4": "gru4",
-            "fc": "fc",
-        },
+        feature_layers=post_relu_taps(
+            "conv1 pool1 conv2 pool2 conv3 pool3 conv4 pool4 gru3 gru4 fc",
+            classifier="fc",
+        ),
         classifier="fc",
         # Any T >= 1 and H, W >= 2**max(levels) run (global average pooling before fc).
         input_shape=(3, 16, 112, 112),
