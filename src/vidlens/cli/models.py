@@ -33,7 +33,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         )
         for i in infos
     ]
-    print_table(("model", "input (C,T,H,W)", "params", "MACs/clip", "preset"), rows)
+    # The preset foreign weights of each architecture get (a randomly initialised model uses "plain").
+    print_table(("model", "input (C,T,H,W)", "params", "MACs/clip", "published preset"), rows)
     print()
     for i in infos:
         print(f"{i.name}: {i.description}\n  paper:  {i.paper}\n  layers: {', '.join(i.layers)}")
