@@ -9,6 +9,7 @@ of the trunk) and the fraction of fc6 units that fire for at least one clip (dea
 
     python benchmarks/diagnose_training.py                      # every model, both recipes (~10 min, 2 cores)
     python benchmarks/diagnose_training.py --models slow_fusion --steps 200
+    python benchmarks/diagnose_training.py --fresh --recipes "batch+adamw, no dropout"   # unlimited data
 
 Held-out accuracy is on other rendered clips (chance 0.25). This isolates the model and optimiser from the
 data pipeline; ``vidlens reproduce`` measures the whole loop on encoded videos.
@@ -60,7 +61,11 @@ def health(model: torch.nn.Module, x: torch.Tensor) -> tuple[float, float]:
     return float(taps["conv5"].std()), float((taps["fc6"] > 0).any(0).float().mean())
 
 
-def run(name: str, recipe: str, data: tuple, steps: int, batch: int, seed: int) -> list[str]:
+def run(
+    name: str, recipe: str, data: tuple, steps: int, batch: int, seed: int, fresh: bool = False
+) -> list[str]:
+    """Train ``name`` with ``recipe`` for ``steps`` batches (drawn from the fixed training clips, or rendered
+    afresh for every step with ``fresh``) and return its row of the table."""
     (x_train, y_train), (x_test, y_test) = data
     model_kwargs, fields = RECIPES[recipe]
     torch.manual_seed(seed)
@@ -71,9 +76,13 @@ def run(name: str, recipe: str, data: tuple, steps: int, batch: int, seed: int) 
     order = torch.Generator().manual_seed(seed)
     losses, t0 = [], time.perf_counter()
     for _ in range(steps):
-        idx = torch.randint(0, len(x_train), (batch,), generator=order)
+        if fresh:  # a new batch of never-seen clips: no clip is ever repeated
+            x, y = clips(batch, int(torch.randint(0, 2**31, (1,), generator=order)))
+        else:
+            idx = torch.randint(0, len(x_train), (batch,), generator=order)
+            x, y = x_train[idx], y_train[idx]
         model.train()
-        loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+        loss = F.cross_entropy(model(x), y)
         optimizer.zero_grad()
         loss.backward()
         if config.grad_clip:
@@ -87,7 +96,7 @@ def run(name: str, recipe: str, data: tuple, steps: int, batch: int, seed: int) 
         test_acc = (model(x_test).argmax(1) == y_test).float().mean().item()
     return [
         name,
-        recipe,
+        recipe + (", fresh clips" if fresh else ""),
         f"{np.mean(losses[:10]):.2f} -> {np.mean(losses[-20:]):.2f}",
         f"{train_acc:.2f}",
         f"{test_acc:.2f}",
@@ -105,6 +114,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fresh", action="store_true", help="render new clips for every step (no repeats)")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     data = clips(args.train_clips, 1), clips(192, 2)
@@ -121,7 +131,7 @@ def main() -> None:
     rows = []
     for name in args.models:
         for recipe in args.recipes:
-            rows.append(run(name, recipe, data, args.steps, args.batch_size, args.seed))
+            rows.append(run(name, recipe, data, args.steps, args.batch_size, args.seed, args.fresh))
             print(" | ".join(rows[-1]), flush=True)
     print()
     print(markdown_table(header, rows))
