@@ -64,6 +64,12 @@ def evaluation_fc6(model: torch.nn.Module, root: Path) -> np.ndarray:
     return torch.cat(captured).numpy()  # (videos * 2 clips, D), in video order
 
 
+def extract_argv(inputs: Path, out: Path, model: str, weights: Path, *extra: str) -> list[str]:
+    """`vidlens extract` of ``inputs`` into ``out`` with ``model`` and foreign ``weights``, small and on the CPU."""
+    argv = ["extract", str(inputs), "--out", str(out), "--model", model, "--weights", str(weights), *extra]
+    return [*argv, "--batch-size", "2", "--workers", "0", "--device", "cpu", "--quiet"]
+
+
 def l2_mean(clips: np.ndarray) -> np.ndarray:
     mean = clips.astype(np.float64).mean(0)
     return (mean / np.linalg.norm(mean)).astype(np.float32)
@@ -81,18 +87,7 @@ def test_one_weights_file_gives_one_descriptor_everywhere(ported_model, foreign_
 
     # (b) the CLI, from the same file, read back from its feature store.
     out = tmp_path / "store"
-    argv = [
-        "extract",
-        str(videos),
-        "--out",
-        str(out),
-        "--model",
-        ported_model,
-        "--weights",
-        str(foreign_weights),
-    ]
-    argv += ["--batch-size", "2", "--workers", "0", "--device", "cpu", "--precision", "fp32", "--quiet"]
-    assert main(argv) == 0
+    assert main(extract_argv(videos, out, ported_model, foreign_weights, "--precision", "fp32")) == 0
     store = load_features(out)
     assert store.ids == [f"{name}__v{k}" for k, name in enumerate(CLASSES)]
     assert {r["preset"] for r in store.records} == {"sports1m"}
@@ -126,18 +121,7 @@ def test_an_explicit_preset_overrides_the_weights_everywhere(ported_model, forei
     )
     np.testing.assert_array_equal(loaded.clips, library.clips)
     out = tmp_path / "store"
-    argv = [
-        "extract",
-        str(path),
-        "--out",
-        str(out),
-        "--model",
-        ported_model,
-        "--weights",
-        str(foreign_weights),
-    ]
-    argv += ["--preset", "kinetics400", "--batch-size", "2", "--workers", "0", "--device", "cpu", "--quiet"]
-    assert main(argv) == 0
+    assert main(extract_argv(path, out, ported_model, foreign_weights, "--preset", "kinetics400")) == 0
     store = load_features(out)
     assert store.records[0]["preset"] == "kinetics400"
     np.testing.assert_allclose(store.clips(0), library.clips, rtol=0, atol=1e-6)
