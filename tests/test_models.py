@@ -568,6 +568,16 @@ def test_count_macs_leaves_the_model_alone_and_falls_back_to_a_real_pass():
     assert all_hooks(net) == 0
 
 
+def test_count_macs_of_a_batch_norm_net_in_training_mode():
+    # A BatchNorm in training mode refuses a batch of one; counting runs in eval mode and puts the modes back.
+    net = nn.Sequential(nn.Flatten(), nn.Linear(6, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    net.train()
+    net[3].eval()
+    assert count_macs(net, (1, 6)) == 6 * 4 + 4 * 2
+    assert [m.training for m in net] == [True, True, True, False]
+    assert count_macs(net.to("meta"), (1, 6)) == 6 * 4 + 4 * 2  # on meta too (the registry's path)
+
+
 def test_describe_models():
     infos = {info.name: info for info in describe_models()}
     assert set(infos) == set(list_models())

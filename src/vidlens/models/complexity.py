@@ -58,9 +58,11 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 16, 112, 
     A convolution costs kernel volume x in_channels / groups per output element; a linear layer costs
     in_features per output element. The model runs on the ``meta`` device, with meta copies of its
     parameters: nothing is computed and the model itself is not touched. A model that cannot run on
-    ``meta`` (data-dependent control flow, ``.item()``) is run once for real on a zero input.
+    ``meta`` (data-dependent control flow, ``.item()``) is run once for real on a zero input. It runs in
+    eval mode (a BatchNorm in training mode refuses a batch of one), and each module's mode is put back.
     """
     total = 0
+    modes = {m: m.training for m in model.modules()}
 
     def hook(module: nn.Module, args: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         nonlocal total
@@ -72,6 +74,7 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 16, 112, 
     tensors = dict(itertools.chain(model.named_parameters(), model.named_buffers()))
     dtype = next(iter(tensors.values())).dtype if tensors else torch.get_default_dtype()
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (*_CONVS, nn.Linear))]
+    model.eval()
     try:
         meta_tensors = {name: torch.empty_like(t, device="meta") for name, t in tensors.items()}
         try:
@@ -87,6 +90,8 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 16, 112, 
     finally:
         for handle in handles:
             handle.remove()
+        for module, training in modes.items():
+            module.train(training)
     return total
 
 
