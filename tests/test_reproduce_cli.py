@@ -57,11 +57,15 @@ def test_reproduce_runs_every_model_of_an_experiment(tmp_path):
     ).is_file()
     with pytest.raises(KeyError, match="choose from"):
         reproduce("nope", tmp_path)
+    with pytest.raises(KeyError, match="unknown recipe 'sgd'; choose from scratch, paper"):
+        reproduce("fusion", tmp_path, recipe="sgd")
+    with pytest.raises(ValueError, match="must be among the fusion experiment's single_frame, early_fusion"):
+        reproduce("fusion", tmp_path, models=["c3d_depth5"])
     # The printed table is the one results.json holds, row for row.
     saved = json.loads((tmp_path / "fusion" / "results.json").read_text())
     assert saved["table"] == table
     for row, line in zip(saved["rows"], table.splitlines()[3:], strict=True):
-        assert line.split()[-5:-2] == [
+        assert line.split()[-6:-3] == [
             f"{100 * row[k]:.1f}" for k in ("clip_hit1", "video_hit1", "video_hit5")
         ]
     assert not list((tmp_path / "fusion").glob(".*.tmp"))  # written atomically
@@ -88,3 +92,32 @@ def test_reproduce_on_a_users_dataset_over_several_seeds(tiny_data, tmp_path, ca
         reproduce("depth", tmp_path, data=tiny_data, seeds=0)
     with pytest.raises(ValueError, match="videos_per_class sizes the synthetic data"):
         reproduce("depth", tmp_path, data=tiny_data, videos_per_class=3)
+
+
+@pytest.mark.slow  # end to end: a few seconds or more on 2 cores
+@pytest.mark.parametrize("recipe", ["scratch", "paper"])
+def test_the_recipe_decides_how_every_model_is_trained(tiny_data, tmp_path, recipe):
+    """scratch (the default): BatchNorm nets without dropout, AdamW, warm-up and cosine; paper: the nets as
+    published, SGD with clipping and lr / 10 for the last third. --models keeps only some rows."""
+    from vidlens.runs import load_config
+
+    result = reproduce(
+        "fusion", tmp_path, recipe=recipe, data=tiny_data, epochs=3, models=["late_fusion"], workers=0,
+        progress=False,
+    )  # fmt: skip
+    assert [r.model for r in result.rows] == ["late_fusion"]
+    (run,) = result.rows[0].runs
+    config, _ = load_config(run.run_dir)
+    assert run.seconds > 0 and result.rows[0].seconds == run.seconds  # training time, from the run's log
+    if recipe == "scratch":
+        assert config.model_kwargs == {"width": 24, "norm": "batch", "dropout": 0.0}
+        assert (config.optimizer, config.lr, config.weight_decay) == ("adamw", 3e-4, 0.05)
+        assert config.schedule == "cosine" and config.warmup_epochs == pytest.approx(0.15)
+        assert Path(run.run_dir).name == "late_fusion_data_e3_scratch_seed0"
+    else:
+        assert config.model_kwargs == {"width": 24}
+        assert (config.optimizer, config.lr, config.grad_clip) == ("sgd", 0.03, 1.0)
+        assert config.schedule == "step" and config.lr_steps == (2,) and config.warmup_epochs == 0
+        assert Path(run.run_dir).name == "late_fusion_data_e3_seed0"  # the names runs had before recipes
+    saved = json.loads((tmp_path / "fusion" / "results.json").read_text())
+    assert saved["settings"]["recipe"]["name"] == recipe

@@ -3,7 +3,9 @@ and old run directories."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 
 import pytest
 import torch
@@ -191,3 +193,50 @@ def test_the_optimizer_is_sgd_by_default_and_adamw_on_request():
     assert TrainConfig.from_dict({"data": "D"}).optimizer == "sgd"  # configs written before the option
     with pytest.raises(ValueError, match="optimizer must be one of sgd, adamw, got 'lion'"):
         TrainConfig(optimizer="lion")
+
+
+def test_the_step_schedule_is_c3ds_multistep_lr_per_epoch():
+    from vidlens.runs import lr_factor
+
+    config = TrainConfig(lr=0.1, lr_steps=(2, 4), lr_gamma=0.5, epochs=6)
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    reference = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[2, 4], gamma=0.5)
+    for epoch in range(6):
+        for step in range(3):  # constant within an epoch
+            assert config.lr * lr_factor(config, epoch, step, 3) == pytest.approx(
+                optimizer.param_groups[0]["lr"]
+            )
+        optimizer.step()
+        reference.step()
+
+
+def test_the_cosine_schedule_falls_from_lr_to_zero_after_a_linear_warm_up():
+    from vidlens.runs import lr_factor
+
+    config = TrainConfig(schedule="cosine", epochs=4, warmup_epochs=1.0)
+    steps = 4
+    factors = [lr_factor(config, e, s, steps) for e in range(4) for s in range(steps)]
+    assert factors[:4] == pytest.approx(
+        [0.25 * (i + 1) * 0.5 * (1 + math.cos(math.pi * i / 16)) for i in range(4)]
+    )
+    assert factors[8] == pytest.approx(0.5)  # half-way: cos(pi / 2)
+    assert all(a > b for a, b in itertools.pairwise(factors[3:]))  # falls after the warm-up
+    assert 0 < factors[-1] < 0.01  # the last step is just above 0
+    # Without warm-up the first step uses the full rate; the cosine ignores lr_steps.
+    assert lr_factor(TrainConfig(schedule="cosine", epochs=4), 0, 0, steps) == 1.0
+    # Warm-up works on the step schedule as well.
+    assert lr_factor(TrainConfig(warmup_epochs=0.5), 0, 0, 4) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"schedule": "linear"}, "schedule must be one of step, cosine, got 'linear'"),
+        ({"warmup_epochs": -1.0}, r"warmup_epochs must be in \[0, epochs = 16\], got -1.0"),
+        ({"warmup_epochs": 20.0}, r"warmup_epochs must be in \[0, epochs = 16\], got 20.0"),
+    ],
+)
+def test_bad_schedules_are_refused(fields, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**fields)
+    assert TrainConfig.from_dict({"data": "D"}).schedule == "step"  # configs written before the option

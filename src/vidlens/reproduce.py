@@ -20,7 +20,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EXPERIMENTS", "Experiment", "ExperimentResult", "ModelRow", "SeedRun", "reproduce"]
+__all__ = [
+    "EXPERIMENTS",
+    "RECIPES",
+    "Experiment",
+    "ExperimentResult",
+    "ModelRow",
+    "Recipe",
+    "SeedRun",
+    "reproduce",
+]
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,61 @@ EXPERIMENTS: dict[str, Experiment] = {
 }
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How every model of an experiment is trained: what it adds to each model's builder arguments, the
+    :class:`vidlens.runs.TrainConfig` fields it sets, and the default budget on the synthetic data."""
+
+    name: str
+    description: str
+    model_kwargs: dict[str, Any]
+    train: dict[str, Any]
+    # Defaults at scale 1 (``scale`` multiplies both): synthetic videos per class and epochs.
+    videos_per_class: int
+    epochs: int
+    # Linear warm-up as a fraction of the epochs (0: none).
+    warmup: float = 0.0
+
+    def budget(self, epochs: int) -> dict[str, Any]:
+        """The TrainConfig fields of this recipe for a run of ``epochs`` epochs."""
+        fields = {"epochs": epochs, "batch_size": 8, **self.train}
+        if self.warmup:
+            fields["warmup_epochs"] = round(self.warmup * epochs, 3)
+        if fields.get("schedule", "step") == "step":
+            fields["lr_steps"] = (max(1, round(2 * epochs / 3)),)  # lr / 10 for the last third
+        return fields
+
+
+RECIPES: dict[str, Recipe] = {
+    # What trains the small nets from scratch, found by benchmarks/diagnose_training.py (benchmarks/RESULTS.md,
+    # "Why the nets did not learn"): batch normalisation after every conv and fc6/fc7 (instead of the fusion
+    # nets' LRN), no dropout, AdamW, a short warm-up and a cosine decay, and enough videos that the nets that
+    # see few frames learn motion instead of memorising their training videos.
+    "scratch": Recipe(
+        name="scratch",
+        description="from scratch: BatchNorm, no dropout, AdamW lr 3e-4 (weight decay 0.05), warm-up + cosine",
+        model_kwargs={"norm": "batch", "dropout": 0.0},
+        train={"optimizer": "adamw", "lr": 3e-4, "weight_decay": 0.05, "schedule": "cosine"},
+        videos_per_class=256,
+        epochs=9,
+        warmup=0.05,
+    ),
+    # The papers' recipe (SGD, momentum 0.9, weight decay 0.005, lr / 10 late; the nets as published: LRN in
+    # the fusion nets, dropout 0.5) fitted to a CPU budget of ~400 steps with a higher rate, 0.03, and the
+    # gradients' norm clipped to 1 (without clipping these BN-free nets died in their first steps at lr 0.01;
+    # at 0.003 they had not left the plateau in 200 steps). Kept for the papers' scale: on the small
+    # synthetic budget most nets never leave the plateau (benchmarks/RESULTS.md).
+    "paper": Recipe(
+        name="paper",
+        description="the papers': SGD lr 0.03 (momentum 0.9, weight decay 0.005), lr / 10 for the last third",
+        model_kwargs={},
+        train={"optimizer": "sgd", "lr": 0.03, "grad_clip": 1.0},
+        videos_per_class=32,
+        epochs=36,
+    ),
+}
+
+
 @dataclass
 class SeedRun:
     """One training run of a model: its seed, test metrics and where it lives."""
@@ -73,7 +137,7 @@ class SeedRun:
     video_hit5: float
     train_loss: float
     train_acc: float
-    seconds: float
+    seconds: float  # training time: the sum of its epochs (evaluation not included)
     run_dir: str
 
 
@@ -90,7 +154,7 @@ class ModelRow:
     train_acc: float
     params: int
     macs: int
-    seconds: float
+    seconds: float  # training time of all its runs together
     # Population standard deviations over the seeds (0 for one seed).
     clip_hit1_std: float = 0.0
     video_hit1_std: float = 0.0
@@ -139,16 +203,22 @@ class ExperimentResult:
         def cell(mean: float, std: float) -> str:
             return f"{100 * mean:.1f} +- {100 * std:.1f}" if several else f"{100 * mean:.1f}"
 
-        head = f"{'Model':<24} {'Clip Hit@1':>{w}} {'Video Hit@1':>{w}} {'Video Hit@5':>{w}} {'params':>8} {'MACs':>7}"
+        head = (
+            f"{'Model':<24} {'Clip Hit@1':>{w}} {'Video Hit@1':>{w}} {'Video Hit@5':>{w}} {'params':>8} {'MACs':>7} "
+            f"{'train':>7}"
+        )
         lines = [self.title, head, "-" * len(head)]
         for r in self.rows:
             lines.append(
                 f"{r.label:<24} {cell(r.clip_hit1, r.clip_hit1_std):>{w}} {cell(r.video_hit1, r.video_hit1_std):>{w}} "
-                f"{cell(r.video_hit5, r.video_hit5_std):>{w}} {r.params / 1e6:>7.2f}M {r.macs / 1e9:>6.2f}G"
+                f"{cell(r.video_hit5, r.video_hit5_std):>{w}} {r.params / 1e6:>7.2f}M {r.macs / 1e9:>6.2f}G "
+                f"{r.seconds / max(len(r.runs), 1) / 60:>5.1f}min"
             )
         if several:
             seeds = sorted({run.seed for r in self.rows for run in r.runs})
-            lines.append(f"(mean +- standard deviation over seeds {', '.join(map(str, seeds))})")
+            lines.append(
+                f"(mean +- standard deviation over seeds {', '.join(map(str, seeds))}; train: per run)"
+            )
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -159,27 +229,31 @@ def reproduce(
     name: str,
     out: str | Path = "runs/reproduce",
     *,
+    recipe: str = "scratch",
     data: str | Path | None = None,
     seeds: int = 1,
     scale: int = 1,
     seed: int = 0,
     epochs: int | None = None,
     videos_per_class: int | None = None,
+    models: list[str] | None = None,
     workers: int = 2,
     device: str = "auto",
     progress: bool = True,
 ) -> ExperimentResult:
     """Run experiment ``name`` ("fusion" or "depth") under ``out``; return (and write) its table.
 
-    ``data`` is any dataset vidlens reads (UCF101 or HMDB51 split files, class folders; see
+    ``recipe`` is how every model is trained (:data:`RECIPES`): ``"scratch"`` (BatchNorm, no dropout, AdamW
+    with warm-up and cosine decay) by default, ``"paper"`` for the papers' SGD recipe and nets. ``data`` is
+    any dataset vidlens reads (UCF101 or HMDB51 split files, class folders; see
     :func:`vidlens.data.load_videos`); by default the built-in synthetic motion data is made under ``out``
-    (4 classes x 32 videos x ``scale`` of 32 frames at 112x112; ``videos_per_class`` overrides the count).
-    Every model is trained ``seeds`` times, with seeds ``seed``, ``seed + 1``, ... (other initialisation
-    and clip sampling, the same data), for 36 x ``scale`` epochs of batches of 8 clips (``epochs``
-    overrides), lr 0.03 then 0.003 for the last third; the table gives the mean and standard deviation
-    over the seeds. Datasets and finished runs are reused when rerun with the same settings, so an
-    interrupted reproduction continues where it stopped. ``results.json`` and ``results.png`` are written
-    atomically into ``out/name``.
+    (4 classes x the recipe's videos per class x ``scale``, 32 frames of 112x112; ``videos_per_class``
+    overrides the count). Every model is trained ``seeds`` times, with seeds ``seed``, ``seed + 1``, ...
+    (other initialisation and clip sampling, the same data), for the recipe's epochs x ``scale`` (``epochs``
+    overrides) of batches of 8 clips; the table gives the mean and standard deviation over the seeds.
+    ``models`` keeps only the rows of these registry names. Datasets and finished runs are reused when rerun
+    with the same settings, so an interrupted reproduction continues where it stopped. ``results.json`` and
+    ``results.png`` are written atomically into ``out/name``.
     """
     from vidlens.data.datasets import load_videos
     from vidlens.data.synthetic import MotionConfig, make_motion_dataset
@@ -190,16 +264,24 @@ def reproduce(
 
     if name not in EXPERIMENTS:
         raise KeyError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
+    if recipe not in RECIPES:
+        raise KeyError(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
     if scale < 1:
         raise ValueError(f"scale must be >= 1, got {scale}")
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1 (runs per model), got {seeds}")
-    experiment = EXPERIMENTS[name]
+    experiment, how = EXPERIMENTS[name], RECIPES[recipe]
+    rows = [m for m in experiment.models if models is None or m[1] in models]
+    if models is not None and len(rows) != len(set(models)):
+        known = [m[1] for m in experiment.models]
+        raise ValueError(
+            f"models must be among the {name} experiment's {', '.join(known)}; got {', '.join(models)}"
+        )
     out = Path(out)
     t0 = time.perf_counter()
-    n_epochs = epochs if epochs is not None else 36 * scale
+    n_epochs = epochs if epochs is not None else how.epochs * scale
     if data is None:
-        per_class = videos_per_class if videos_per_class is not None else 32 * scale
+        per_class = videos_per_class if videos_per_class is not None else how.videos_per_class * scale
         data_config = MotionConfig(
             num_classes=4, videos_per_class=per_class, frames=32, height=112, width=112, seed=seed
         )
@@ -219,15 +301,7 @@ def reproduce(
         data_settings = {"root": str(root), "num_classes": len(classes)}
         frames = {"flip_p": 0.5}  # the preset's 128x171 frames and 112 crops, C3D's flips
     budget = {
-        "epochs": n_epochs,
-        "batch_size": 8,
-        # C3D's recipe (SGD, momentum 0.9, weight decay 0.005, lr divided by 10 late) fitted to a CPU budget
-        # of ~400 steps: a higher rate, 0.03, with the gradients' norm clipped to 1. Without clipping these
-        # BN-free nets died in their first steps at lr 0.01 (conv5 all zero, constant output, loss ln 4);
-        # with lr 0.003 they had not left the plateau in 200 steps. See benchmarks/RESULTS.md.
-        "lr": 0.03,
-        "grad_clip": 1.0,
-        "lr_steps": (max(1, round(2 * n_epochs / 3)),),
+        **how.budget(n_epochs),
         **frames,
         "clip_len": 16,
         "eval_clips": 3,
@@ -238,20 +312,22 @@ def reproduce(
         experiment=name,
         title=experiment.title,
         settings={
+            "recipe": {"name": how.name, "description": how.description, "model_kwargs": how.model_kwargs},
             "data": data_settings,
             "budget": dict(budget),
             "scale": scale,
             "seeds": list(range(seed, seed + seeds)),
         },
     )
-    for label, model_name, kwargs in experiment.models:
+    suffix = "" if recipe == "paper" else f"_{recipe}"  # the paper recipe keeps its earlier run names
+    for label, model_name, base_kwargs in rows:
+        kwargs = {**base_kwargs, **how.model_kwargs}
         runs = []
         for s in range(seed, seed + seeds):
-            run_dir = out / name / f"{model_name}_{tag}_e{budget['epochs']}_seed{s}"
+            run_dir = out / name / f"{model_name}_{tag}_e{budget['epochs']}{suffix}_seed{s}"
             config = TrainConfig(
                 data=str(root), model=model_name, model_kwargs=dict(kwargs), seed=s, **budget
             )
-            t1 = time.perf_counter()
             if progress:
                 print(f"[{name}] {label}, seed {s}: training {model_name} {kwargs} -> {run_dir}", flush=True)
             trained = train(config, run_dir, resume=(run_dir / "config.json").exists(), progress=progress)
@@ -265,7 +341,7 @@ def reproduce(
                     video_hit5=metrics.video_hit5,
                     train_loss=float(last.get("loss", float("nan"))),
                     train_acc=float(last.get("accuracy", float("nan"))),
-                    seconds=time.perf_counter() - t1,
+                    seconds=sum(h["seconds"] for h in trained.history),
                     run_dir=str(run_dir),
                 )
             )

@@ -3,7 +3,7 @@
 A run directory holds::
 
     RUN/config.json       TrainConfig + class names + vidlens version (written first)
-    RUN/checkpoint.pt     latest full state for --resume: model, optimiser, scheduler, epoch, RNG states
+    RUN/checkpoint.pt     latest full state for --resume: model, optimiser, epoch, RNG states
     RUN/model.pt          the trained weights alone (a plain state dict; load_weights reads it)
     RUN/log.jsonl         one JSON object per epoch
     RUN/curves.png        training curves
@@ -17,6 +17,7 @@ at any moment leaves either the old file or the new one, never half of one.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -37,12 +38,15 @@ __all__ = [
     "is_run",
     "load_config",
     "load_run_model",
+    "lr_factor",
     "run_weights",
     "save_config",
 ]
 
 #: Optimisers a run can use (TrainConfig.optimizer).
 OPTIMIZERS = ("sgd", "adamw")
+#: Learning-rate schedules (TrainConfig.schedule).
+SCHEDULES = ("step", "cosine")
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.pt"
@@ -72,10 +76,16 @@ class TrainConfig:
     epochs: int = 16
     # Clips per mini-batch: 30 in the paper; smaller fits a CPU.
     batch_size: int = 30
-    # SGD learning rate: 0.003 in C3D, divided by `lr_gamma` at each epoch of `lr_steps`.
+    # Peak learning rate: 0.003 in C3D.
     lr: float = 0.003
+    # How it changes: "step" (C3D's: multiplied by `lr_gamma` at each epoch of `lr_steps`) or "cosine" (half a
+    # cosine from `lr` down to 0 over the run, updated every step: Loshchilov & Hutter 2017 without restarts;
+    # `lr_steps` is then unused). See `lr_factor`.
+    schedule: str = "step"
     lr_steps: tuple[int, ...] = (4, 8, 12)
     lr_gamma: float = 0.1
+    # Epochs (fractions allowed) over which the rate first rises linearly from 0, step by step; 0: none.
+    warmup_epochs: float = 0.0
     # "sgd" (C3D's Caffe solver: momentum 0.9, weight decay 0.005) or "adamw" (Loshchilov & Hutter 2019;
     # `momentum` is then its beta1, `weight_decay` its decoupled decay), which with norm="batch" models
     # trains the small nets from scratch (benchmarks/RESULTS.md, issue 10).
@@ -126,6 +136,12 @@ class TrainConfig:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if not 0 <= self.warmup_epochs <= self.epochs:
+            raise ValueError(
+                f"warmup_epochs must be in [0, epochs = {self.epochs}], got {self.warmup_epochs}; 0 for no warm-up"
+            )
         check_precision(self.precision)
 
     def to_dict(self) -> dict[str, Any]:
@@ -250,6 +266,26 @@ def build_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimi
     return torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
+
+
+def lr_factor(config: TrainConfig, epoch: int, step: int = 0, steps: int = 1) -> float:
+    """What the learning rate is multiplied by for step ``step`` (0-based) of ``steps`` in epoch ``epoch``
+    (0-based): ``config.lr * lr_factor(...)`` is the rate that step uses, a function of where it falls in the
+    run alone (so a resumed run, or one whose batch size changed, follows the same curve).
+
+    * ``step``: ``lr_gamma`` to the power of the ``lr_steps`` epochs already reached, constant within an epoch
+      (C3D's recipe: 0.1 at each of epochs 4, 8 and 12, Tran et al. 2015, section 3.3);
+    * ``cosine``: ``(1 + cos(pi * p)) / 2``, where ``p`` is the fraction of the run done before the step;
+    * either times ``min(1, e / warmup_epochs)`` (linear warm-up), ``e`` the epochs done after the step.
+    """
+    if config.schedule == "cosine":
+        done = (epoch + step / steps) / config.epochs
+        factor = 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
+    else:
+        factor = config.lr_gamma ** sum(epoch >= m for m in config.lr_steps)
+    if config.warmup_epochs > 0:
+        factor *= min(1.0, (epoch + (step + 1) / steps) / config.warmup_epochs)
+    return factor
 
 
 def build_model(config: TrainConfig, num_classes: int) -> nn.Module:

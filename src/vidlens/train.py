@@ -7,7 +7,8 @@
 
 The recipe (Tran et al. 2015, section 3.3): every epoch draws one random clip of every training video
 (random crop, random flip), SGD with momentum and weight decay on the cross-entropy, learning rate divided
-by ``lr_gamma`` at the epochs of ``lr_steps``. What a run directory holds is described in
+by ``lr_gamma`` at the epochs of ``lr_steps``. ``optimizer="adamw"``, ``schedule="cosine"`` and
+``warmup_epochs`` give the from-scratch recipe of ``vidlens reproduce`` (:data:`vidlens.reproduce.RECIPES`). What a run directory holds is described in
 :mod:`vidlens.runs`; every file in it is written by rank 0 alone, atomically.
 
 Exact resumption. The random clip, crop and flip of an item are a function of (seed, epoch, video index)
@@ -65,6 +66,7 @@ from vidlens.runs import (
     build_model,
     build_optimizer,
     load_config,
+    lr_factor,
     save_config,
 )
 from vidlens.runtime import Runtime, select_device
@@ -79,7 +81,9 @@ _FORMAT = "vidlens.train/1"
 # batch size, workers, device, precision, ...) may change between sessions of a run.
 _IDENTITY = ("model", "model_kwargs", "data", "layout", "split")
 # The optimiser and schedule live in the checkpoint; another recipe is a new run (fine-tune with --init).
-_RECIPE = ("optimizer", "lr", "lr_steps", "lr_gamma", "momentum", "weight_decay", "grad_clip")
+_RECIPE = (
+    "optimizer", "lr", "schedule", "lr_steps", "lr_gamma", "warmup_epochs", "momentum", "weight_decay", "grad_clip"
+)  # fmt: skip
 # Progress-bar refreshes read the loss back from the device, which waits for it: do it every few steps.
 _BAR_EVERY = 10
 
@@ -545,14 +549,13 @@ class _Learner:
 
     model: nn.Module  # the bare model: its state_dict is what checkpoints and model.pt hold
     net: nn.Module  # what steps run: the model, or its DistributedDataParallel wrapper
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
+    optimizer: torch.optim.Optimizer  # its rate is set before every step (runs.lr_factor): no scheduler state
     scaler: torch.amp.GradScaler | None  # fp16 loss scaling; None in fp32 and bf16
     runtime: Runtime  # the session's runtime prepared for the model (Runtime.prepare)
 
 
 def _learner(session: _Session, checkpoint: dict[str, Any] | None) -> _Learner:
-    """Build the model (or fine-tune from ``config.init``), its optimiser, schedule and scaler, restore them
+    """Build the model (or fine-tune from ``config.init``), its optimiser and scaler, restore them
     from ``checkpoint``, and wrap the model for DistributedDataParallel under torchrun."""
     config, procs = session.config, session.procs
     torch.manual_seed(config.seed)  # the same initial weights in every process
@@ -568,10 +571,7 @@ def _learner(session: _Session, checkpoint: dict[str, Any] | None) -> _Learner:
     _seed_everything(config.seed + procs.rank)  # dropout masks differ between processes
     runtime = session.runtime.prepare(model)
     optimizer = build_optimizer(config, model)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=list(config.lr_steps), gamma=config.lr_gamma
-    )
-    learner = _Learner(model, model, optimizer, scheduler, runtime.scaler(), runtime)
+    learner = _Learner(model, model, optimizer, runtime.scaler(), runtime)
     if checkpoint:
         _restore(session.run_dir / CHECKPOINT, checkpoint, learner, procs)
     if procs.world > 1:
@@ -583,8 +583,9 @@ def _learner(session: _Session, checkpoint: dict[str, Any] | None) -> _Learner:
 
 
 def _restore(path: Path, checkpoint: dict[str, Any], learner: _Learner, procs: _Processes) -> None:
-    """Put the model, optimiser, scheduler, scaler and this process's random streams back as ``path`` has
-    them."""
+    """Put the model, optimiser, scaler and this process's random streams back as ``path`` has them (the
+    learning rate is a function of the epoch and step: checkpoints of earlier versions also hold a scheduler's
+    state, which is not needed)."""
     saved = checkpoint["config"]
     try:
         learner.model.load_state_dict(checkpoint["model"])
@@ -594,7 +595,6 @@ def _restore(path: Path, checkpoint: dict[str, Any], learner: _Learner, procs: _
             f"{len(checkpoint['classes'])} classes, the model of its run:\n{err}"
         ) from err
     learner.optimizer.load_state_dict(checkpoint["optimizer"])
-    learner.scheduler.load_state_dict(checkpoint["scheduler"])
     if learner.scaler is not None and checkpoint.get("scaler"):
         learner.scaler.load_state_dict(checkpoint["scaler"])
     states = checkpoint["rng"]
@@ -667,10 +667,9 @@ def _announce(session: _Session, runtime: Runtime, start: int) -> None:
 def _epoch(
     session: _Session, learner: _Learner, loader: DataLoader, keys: _EpochKeys, epoch: int
 ) -> dict[str, Any]:
-    """Epoch ``epoch`` (0-based): its steps, then the learning-rate schedule; returns its log record."""
+    """Epoch ``epoch`` (0-based): its steps; returns its log record."""
     config, procs = session.config, session.procs
     keys.set_epoch(epoch)
-    lr = learner.optimizer.param_groups[0]["lr"]
     bar = tqdm(
         total=len(loader),
         desc=f"epoch {epoch + 1}/{config.epochs}",
@@ -681,11 +680,15 @@ def _epoch(
     )
     t0 = time.perf_counter()
     loss_sum, correct, clips, skipped = _train_epoch(
-        loader, learner, procs=procs, bar=bar, grad_clip=config.grad_clip
+        loader,
+        learner,
+        procs=procs,
+        bar=bar,
+        grad_clip=config.grad_clip,
+        lr=lambda step: _lr(config, epoch, step),
     )
     seconds = time.perf_counter() - t0
     bar.close()
-    learner.scheduler.step()
     if clips == 0:
         raise ValueError(
             f"epoch {epoch + 1}: none of the {len(session.videos)} training videos could be decoded "
@@ -693,7 +696,7 @@ def _epoch(
         )
     return {
         "epoch": epoch + 1,
-        "lr": lr,
+        "lr": _lr(config, epoch, (0, len(loader))),  # the rate of its first step
         "loss": loss_sum / clips,
         "accuracy": correct / clips,
         "clips": int(clips),
@@ -714,7 +717,6 @@ def _save_epoch(session: _Session, learner: _Learner, history: list[dict[str, An
         "epoch": history[-1]["epoch"],
         "model": learner.model.state_dict(),
         "optimizer": learner.optimizer.state_dict(),
-        "scheduler": learner.scheduler.state_dict(),
         "scaler": learner.scaler.state_dict() if learner.scaler is not None else None,
         "rng": rng,
         "history": history,
@@ -728,11 +730,24 @@ def _save_epoch(session: _Session, learner: _Learner, history: list[dict[str, An
     procs.print(_summary(history[-1], config.epochs))
 
 
+def _lr(config: TrainConfig, epoch: int, step: tuple[int, int]) -> float:
+    """The learning rate of step ``step = (index, steps)`` (0-based index, steps in the epoch) of ``epoch``."""
+    return config.lr * lr_factor(config, epoch, *step)
+
+
 def _train_epoch(
-    loader: DataLoader, learner: _Learner, *, procs: _Processes, bar: tqdm, grad_clip: float | None = None
+    loader: DataLoader,
+    learner: _Learner,
+    *,
+    procs: _Processes,
+    bar: tqdm,
+    grad_clip: float | None = None,
+    lr: Callable[[tuple[int, int]], float] | None = None,
 ) -> list[float]:
-    """One pass over the loader; returns ``[loss sum, correct, clips, skipped]`` over every process."""
+    """One pass over the loader, each step at the rate ``lr((index, steps))`` gives (None: the optimiser's
+    own); returns ``[loss sum, correct, clips, skipped]`` over every process."""
     runtime = learner.runtime
+    batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in learner.model.modules())
     loss_sum = torch.zeros((), dtype=torch.float64, device=runtime.device)
     correct = torch.zeros((), dtype=torch.int64, device=runtime.device)
     clips = skipped = 0
@@ -742,11 +757,16 @@ def _train_epoch(
         skipped += batch.skipped
         n = len(batch.labels)
         # Every process must take part in every step (DDP averages gradients across them): when one of
-        # them has nothing left of its batch (all its videos undecodable), all of them skip the step.
-        n_global, n_empty = procs.sum([n, n == 0])
+        # them has nothing left of its batch (all its videos undecodable), all of them skip the step. So
+        # they do when one has a single clip and the model batch-normalises (BatchNorm refuses a batch of
+        # one in training mode): a last batch of 1 happens whenever the videos are 1 more than a multiple.
+        n_global, n_empty = procs.sum([n, n == 0 or (n == 1 and batch_norm)])
         if n_empty:
             bar.update(1)
             continue
+        if lr is not None:
+            for group in learner.optimizer.param_groups:
+                group["lr"] = lr((step - 1, len(loader)))
         step_loss, step_correct = train_step(
             learner.net,
             learner.optimizer,

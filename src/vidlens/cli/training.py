@@ -16,8 +16,8 @@ def _train_config(args: argparse.Namespace):
     overrides = {
         name: getattr(args, name)
         for name in (
-            "layout", "split", "model", "init", "epochs", "batch_size", "optimizer", "lr", "lr_steps", "lr_gamma",
-            "momentum", "weight_decay", "grad_clip", "clip_len", "size", "crop", "flip_p", "preset", "eval_clips",
+            "layout", "split", "model", "init", "epochs", "batch_size", "optimizer", "lr", "schedule", "lr_steps",
+            "lr_gamma", "warmup_epochs", "momentum", "weight_decay", "grad_clip", "clip_len", "size", "crop", "flip_p", "preset", "eval_clips",
             "workers", "device", "precision", "seed",
         )
         if getattr(args, name, None) is not None
@@ -80,12 +80,14 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     result = reproduce(
         args.experiment,
         args.out,
+        recipe=args.recipe,
         data=args.data,
         seeds=args.seeds,
         scale=args.scale,
         seed=args.seed,
         epochs=args.epochs,
         videos_per_class=args.videos_per_class,
+        models=args.models,
         workers=args.workers,
         device=args.device,
         progress=not args.quiet,
@@ -99,7 +101,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _add_train_parser(sub: argparse._SubParsersAction) -> None:
-    from vidlens.runs import OPTIMIZERS, TrainConfig
+    from vidlens.runs import OPTIMIZERS, SCHEDULES, TrainConfig
     from vidlens.runtime import PRECISIONS
 
     d = TrainConfig()
@@ -127,6 +129,14 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         "--lr-steps", type=int, nargs="*", help=f"epochs at which lr is divided (default {d.lr_steps})"
     )
     p.add_argument("--lr-gamma", type=float, help=f"factor at each step (default {d.lr_gamma})")
+    p.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        help=f"step: lr times --lr-gamma at --lr-steps (C3D's); cosine: down to 0 step by step (default {d.schedule})",
+    )
+    p.add_argument(
+        "--warmup-epochs", type=float, help="epochs of linear warm-up from 0 to --lr (default 0: none)"
+    )
     p.add_argument("--momentum", type=float, help=f"(default {d.momentum})")
     p.add_argument("--weight-decay", type=float, help=f"(default {d.weight_decay})")
     p.add_argument("--grad-clip", type=float, help="clip the gradients' global norm to this (default: off)")
@@ -152,6 +162,7 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from vidlens.reproduce import EXPERIMENTS, RECIPES
     from vidlens.runtime import PRECISIONS
 
     _add_train_parser(sub)
@@ -170,7 +181,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("reproduce", help="the seeds' comparisons (fusion, temporal depth) on any dataset")
-    p.add_argument("experiment", choices=["fusion", "depth"])
+    p.add_argument("experiment", choices=list(EXPERIMENTS))
+    p.add_argument(
+        "--recipe",
+        choices=list(RECIPES),
+        default="scratch",
+        help="; ".join(f"{r.name}: {r.description}" for r in RECIPES.values()) + " (default scratch)",
+    )
     p.add_argument(
         "--data",
         default=None,
@@ -182,9 +199,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default="runs/reproduce", help="where data and runs go (default runs/reproduce)")
     p.add_argument("--scale", type=int, default=1, help="multiply videos per class and epochs (default 1)")
-    p.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
-    p.add_argument("--videos-per-class", type=int, default=None, help="override the dataset size")
+    p.add_argument("--epochs", type=int, default=None, help="override the recipe's number of epochs")
+    p.add_argument("--videos-per-class", type=int, default=None, help="override the synthetic dataset's size")
     p.add_argument("--seed", type=int, default=0, help="first seed (and the synthetic data's; default 0)")
+    p.add_argument(
+        "--models", nargs="+", metavar="NAME", help="only these rows (registry names; default all)"
+    )
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
