@@ -92,8 +92,10 @@ class Preset:
         if self.channel_order == "BGR":
             x = x.flip(-1)
         a, b = self._affine(x.device)
-        x = torch.addcmul(b, x.float(), a)  # (..., T, H, W, 3): x * scale / std - mean / std in one pass
-        return x.movedim(-1, -4).contiguous()  # (..., 3, T, H, W)
+        # Channels first while still 1 byte per value, then one float copy scaled in place: about twice as
+        # fast as the affine map in (..., 3) layout followed by a float transpose (this runs for every clip).
+        x = x.movedim(-1, -4).contiguous().float()  # (..., 3, T, H, W)
+        return x.mul_(a.view(3, 1, 1, 1)).add_(b.view(3, 1, 1, 1))  # x * scale / std - mean / std
 
     def denormalize(self, x: torch.Tensor | np.ndarray) -> np.ndarray:
         """The inverse of :meth:`normalize`: model input ``(..., 3, T, H, W)`` -> uint8 RGB ``(..., T, H, W, 3)``.
