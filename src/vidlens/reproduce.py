@@ -107,8 +107,8 @@ RECIPES: dict[str, Recipe] = {
         description="from scratch: BatchNorm, no dropout, AdamW lr 3e-4 (weight decay 0.05), warm-up + cosine",
         model_kwargs={"norm": "batch", "dropout": 0.0},
         train={"optimizer": "adamw", "lr": 3e-4, "weight_decay": 0.05, "schedule": "cosine"},
-        videos_per_class=256,
-        epochs=9,
+        videos_per_class=384,
+        epochs=6,
         warmup=0.05,
     ),
     # The papers' recipe (SGD, momentum 0.9, weight decay 0.005, lr / 10 late; the nets as published: LRN in
