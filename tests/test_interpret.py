@@ -109,6 +109,7 @@ def test_raw_grad_cam_matches_captum_layer_grad_cam(built, captum_attr, key):
 
 
 @pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU activations")
+@pytest.mark.filterwarnings("ignore:Input Tensor 0 did not already require gradients")
 @pytest.mark.parametrize("key", MODELS)
 def test_deconvolve_matches_captum_neuron_deconvolution(built, captum_attr, key):
     """Our projection keeps the activation's value; Captum's starts from a gradient of 1 at the unit. The

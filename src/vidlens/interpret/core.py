@@ -47,10 +47,11 @@ def resolve_targets(logits: torch.Tensor, target: Target) -> torch.Tensor:
         logits: the model's output, ``(N, num_classes)``.
         target: see :data:`Target`.
     """
-    if logits.ndim != 2:
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+        got = f"shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise ValueError(
-            f"attribution needs a model that returns logits shaped (N, num_classes); this one returned shape "
-            f"{tuple(logits.shape)}: wrap it so that forward() returns the class scores"
+            f"attribution needs a model that returns logits shaped (N, num_classes); this one returned {got}: "
+            "wrap it so that forward() returns the class scores"
         )
     n, num_classes = logits.shape
     if target is None:
