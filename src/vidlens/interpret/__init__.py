@@ -1,0 +1,47 @@
+"""Looking inside a video model: feature maps, filters and attributions, computed (tensors in, tensors out).
+
+Drawing lives in :mod:`vidlens.viz`. Every function takes any ``nn.Module`` (a registry model or a user's
+own), clips as the model takes them (float ``(N, 3, T, H, W)``, already normalised) and layers by tap name
+or dotted module path (see :func:`vidlens.models.list_layers`); results are float tensors on the clip's
+device. Hooks are removed and ``requires_grad`` flags restored when a call returns or raises; the model's
+train/eval mode is never changed (call ``model.eval()`` first).
+
+    from vidlens.interpret import deconvolve, feature_maps, grad_cam, occlusion, saliency
+
+    maps = feature_maps(model, clip, "conv5b")  # (N, C, T', H', W')
+    cam = grad_cam(model, clip, "conv5b")  # (N, T, H, W) in [0, 1], for the predicted class
+    heat = occlusion(model, clip, target=3)  # (N, T, H, W): drop of logit 3 when a voxel is hidden
+    pixels = deconvolve(model, clip, "conv5b", channel=7)  # (N, 3, T, H, W)
+
+- :mod:`~vidlens.interpret.maps`: ``feature_maps``, ``random_filter_maps``, ``filters``, ``filters_for_display``
+- :mod:`~vidlens.interpret.gradients`: ``saliency``, ``grad_cam``, ``grad_cam_pp``
+- :mod:`~vidlens.interpret.occlusion`: ``occlusion``
+- :mod:`~vidlens.interpret.deconv`: ``deconvolve`` (and ``deconvnet_relus``, the ReLU rule it installs)
+"""
+
+from vidlens.interpret.core import Target
+from vidlens.interpret.deconv import deconvnet_relus, deconvolve
+from vidlens.interpret.gradients import grad_cam, grad_cam_pp, saliency
+from vidlens.interpret.maps import (
+    feature_maps,
+    filters,
+    filters_for_display,
+    random_filter_maps,
+    random_filters,
+)
+from vidlens.interpret.occlusion import occlusion
+
+__all__ = [
+    "Target",
+    "deconvnet_relus",
+    "deconvolve",
+    "feature_maps",
+    "filters",
+    "filters_for_display",
+    "grad_cam",
+    "grad_cam_pp",
+    "occlusion",
+    "random_filter_maps",
+    "random_filters",
+    "saliency",
+]
