@@ -384,6 +384,8 @@ viz.save_figure(viz.confusion_figure(np.eye(3, dtype=int), ["a", "b", "c"]), out
 viz.save_figure(viz.embedding_figure(np.random.rand(4, 2), np.array([0, 1, -1, 0]), ["a", "b"]), out / "e.pdf")
 viz.save_figure(viz.reproduction_figure(["m"], [0.5], [0.6], [history], chance=0.25), out / "r.png")
 viz.overlay(np.zeros((2, 4, 4, 3), np.uint8), np.random.rand(1, 2, 2))
+viz.save_figure(viz.contact_sheet(np.zeros((2, 4, 4, 3), np.uint8), np.random.rand(1, 2, 2)), out / "cs.png")
+viz.save_figure(viz.filter_norms_figure(np.random.rand(4, 3, 1, 2, 2)), out / "norms.png")
 first = {"pyplot": "matplotlib.pyplot" in sys.modules, "same": matplotlib.rcParams._get("backend") == before}
 
 matplotlib.use("pdf")  # a backend the user chose stays chosen
