@@ -19,6 +19,7 @@ from vidlens.viz import (
     filter_norms_figure,
     overlay,
     overlay_clip,
+    rgb_clip,
     save_animation,
     save_figure,
     save_interpretation,
@@ -69,6 +70,25 @@ def test_contact_sheet_shows_every_kth_frame_over_its_overlay():
         contact_sheet(frames, every=0)
     with pytest.raises(ValueError, match=r"uint8 RGB clip \(T, H, W, 3\)"):
         contact_sheet(frames.astype(np.float32) / 255)
+
+
+def test_rgb_clip_shows_signed_signals_with_zero_at_grey():
+    x = np.zeros((3, 2, 2, 2), np.float32)  # (3, T, H, W)
+    x[0, 0, 0, 0] = 2.0  # red up
+    x[2, 1, 1, 1] = -1.0  # blue down, half as much
+    clip = rgb_clip(torch.from_numpy(x))
+    assert clip.shape == (2, 2, 2, 3) and clip.dtype == np.uint8
+    assert (clip[0, 0, 0] == [255, 128, 128]).all()  # 0.5 + 2 / 4 = 1; zero is rint(127.5) = 128
+    assert (clip[1, 1, 1] == [128, 128, 64]).all()  # 0.5 - 1 / 4 = 0.25 -> 63.75
+    assert (clip[0, 1, 0] == 128).all()
+    assert (rgb_clip(x, bgr=True)[0, 0, 0] == [128, 128, 255]).all()  # BGR input space shown as RGB
+    full = rgb_clip(x, scale="minmax")  # -1 -> 0, 0 -> 85, 2 -> 255
+    assert (full[0, 0, 0] == [255, 85, 85]).all() and (full[1, 1, 1] == [85, 85, 0]).all()
+    assert (rgb_clip(np.zeros((3, 1, 2, 2))) == 128).all()
+    with pytest.raises(ValueError, match=r"pick the clip first \(x\[0\]\)"):
+        rgb_clip(x[None])
+    with pytest.raises(ValueError, match="scale must be 'signed'"):
+        rgb_clip(x, scale="each")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -186,3 +206,13 @@ def test_save_animation_writes_the_trio_of_any_clip(tmp_path):
         with pytest.raises(ValueError, match="stem must be a plain file name"):
             save_animation(tmp_path, stem, grid)
     save_figure(filter_norms_figure(np.ones((2, 2, 1, 1, 1))), tmp_path / "norms.png")
+
+
+def test_maps_must_be_scaled_floats():
+    frames = _clip()
+    with pytest.raises(TypeError, match=r"must be floating point in \[0, 1\], got uint8"):
+        overlay_clip(frames, np.full((4, 8, 10), 200, np.uint8))
+    with pytest.raises(TypeError, match="must be floating point"):
+        contact_sheet(frames, torch.ones(4, 8, 10, dtype=torch.int64))
+    bf16 = overlay_clip(frames, torch.full((4, 8, 10), 0.5, dtype=torch.bfloat16))
+    np.testing.assert_array_equal(bf16, overlay_clip(frames, np.full((4, 8, 10), 0.5)))

@@ -33,6 +33,7 @@ from vidlens.viz.interpretation import (
     filter_grid,
     filter_norms_figure,
     overlay_clip,
+    rgb_clip,
     save_animation,
     save_interpretation,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "overlay",
     "overlay_clip",
     "reproduction_figure",
+    "rgb_clip",
     "save_animation",
     "save_figure",
     "save_interpretation",

@@ -6,6 +6,8 @@ building blocks of :mod:`~vidlens.viz.overlay` and :mod:`~vidlens.viz.animation`
 * :func:`contact_sheet`: frames side by side in a figure (a PNG strip), optionally over a second row with
   a map overlaid, titled with what it shows (model, layer, channel, class);
 * :func:`overlay_clip`: a clip and its map, the map's colours blended onto the frames (next to them);
+* :func:`rgb_clip`: a signed signal in input space ``(3, T, H, W)`` (a deconvolution, a raw gradient) as a
+  clip, zero at mid-grey;
 * :func:`feature_map_grid`: the first channels of a layer's activations ``(C, T', H', W')`` tiled into one
   clip, each channel normalised on its own;
 * :func:`filter_grid`: first-layer RGB kernels ``(C_out, 3, t, h, w)`` tiled into a clip over ``t``;
@@ -45,6 +47,7 @@ __all__ = [
     "filter_grid",
     "filter_norms_figure",
     "overlay_clip",
+    "rgb_clip",
     "save_animation",
     "save_interpretation",
 ]
@@ -52,11 +55,18 @@ __all__ = [
 Array = np.ndarray | torch.Tensor
 
 
-def _float_array(x: Array, name: str) -> np.ndarray:
-    """``x`` as a float32 numpy array (a torch tensor is detached and moved to the CPU first)."""
+def _numpy(x: Array) -> np.ndarray:
+    """``x`` as numpy: a torch tensor detached and moved to the CPU, floats as float32 (bfloat16 has no
+    numpy twin); integers stay integers, so that :func:`~vidlens.viz.overlay` can refuse unscaled maps."""
     if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().float().numpy()
-    x = np.asarray(x)
+        x = x.detach().cpu()
+        return (x.float() if x.is_floating_point() else x).numpy()
+    return np.asarray(x)
+
+
+def _float_array(x: Array, name: str) -> np.ndarray:
+    """``x`` (numbers: activations, weights) as a float32 numpy array."""
+    x = _numpy(x)
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
         raise TypeError(f"{name} must be numbers, got {x.dtype}")
     return x.astype(np.float32, copy=False)
@@ -67,6 +77,17 @@ def _unit(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     low = x.min(axis=axes, keepdims=True)
     span = x.max(axis=axes, keepdims=True) - low
     return np.divide(x - low, span, out=np.zeros_like(x), where=span > 0)
+
+
+def _signed_unit(x: np.ndarray) -> np.ndarray:
+    """``0.5 + x / (2 max|x|)``: signed values in [0, 1] with zero at 0.5 (all 0.5 when ``x`` is 0)."""
+    peak = float(np.abs(x).max())
+    return 0.5 + x / (2 * peak) if peak > 0 else np.full_like(x, 0.5)
+
+
+def _rgb_uint8(x: np.ndarray) -> np.ndarray:
+    """``(..., 3)`` floats in [0, 1] to uint8, rounded."""
+    return np.rint(np.clip(x, 0.0, 1.0) * 255).astype(np.uint8)
 
 
 def _check_rgb_clip(frames: np.ndarray, name: str = "frames") -> np.ndarray:
@@ -110,7 +131,7 @@ def overlay_clip(
     :func:`~vidlens.viz.write_gif` / :func:`~vidlens.viz.write_mp4`, or use :func:`save_interpretation`.
     """
     frames = _check_rgb_clip(frames)
-    shown = overlay(frames, _float_array(maps, "maps"), alpha=alpha, cmap=cmap)  # (T, H, W, 3)
+    shown = overlay(frames, _numpy(maps), alpha=alpha, cmap=cmap)  # (T, H, W, 3)
     return tile([frames, shown], gap=gap) if side_by_side else shown
 
 
@@ -145,7 +166,7 @@ def contact_sheet(
     shown = list(range(0, n_frames, every))
     rows = [("frames", frames)]
     if maps is not None:
-        rows.append(("overlay", overlay(frames, _float_array(maps, "maps"), alpha=alpha, cmap=cmap)))
+        rows.append(("overlay", overlay(frames, _numpy(maps), alpha=alpha, cmap=cmap)))
 
     panel_h = panel_inches * height / width
     fig = _new_figure(
@@ -167,6 +188,36 @@ def contact_sheet(
     if title:
         fig.suptitle(title, fontsize=9)
     return fig
+
+
+def rgb_clip(x: Array, *, scale: Literal["signed", "minmax"] = "signed", bgr: bool = False) -> np.ndarray:
+    """A signal in input space, ``(3, T, H, W)`` floats, as a uint8 clip ``(T, H, W, 3)`` to look at.
+
+    For what lives where the pixels do but is no heat map: a deconvolution's reconstruction (Zeiler and
+    Fergus 2014), a guided-backprop or raw input gradient before its channels are reduced.
+
+    * ``scale="signed"`` (default): ``0.5 + x / (2 max|x|)``, so zero is mid-grey, positive and negative
+      parts are told apart and their relative sizes kept;
+    * ``scale="minmax"``: ``(x - min) / (max - min)``, the full range used.
+
+    One scale for the whole clip, so that frames can be compared. ``bgr=True`` reverses the channels of a
+    signal in BGR input space (C3D's ported Sports-1M weights) so that it shows in RGB.
+    """
+    x = _float_array(x, "x")
+    if x.ndim != 4 or x.shape[0] != 3 or 0 in x.shape:
+        raise ValueError(
+            f"x must be one clip's (3, T, H, W), got {x.shape}"
+            + (": pick the clip first (x[0])" if x.ndim == 5 else "")
+        )
+    if scale == "signed":
+        x = _signed_unit(x)
+    elif scale == "minmax":
+        x = _unit(x, axes=(0, 1, 2, 3))
+    else:
+        raise ValueError(f"scale must be 'signed' (zero is grey) or 'minmax', got {scale!r}")
+    if bgr:
+        x = x[::-1]
+    return _rgb_uint8(x.transpose(1, 2, 3, 0))  # (T, H, W, 3)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -277,13 +328,12 @@ def filter_grid(
     if scale == "each":
         w = _unit(w, axes=(1, 2, 3, 4))
     elif scale == "all":
-        peak = float(np.abs(w).max())
-        w = 0.5 + w / (2 * peak) if peak > 0 else np.full_like(w, 0.5)
+        w = _signed_unit(w)
     else:
         raise ValueError(f"scale must be 'each' (one range per kernel) or 'all' (one for all), got {scale!r}")
     if bgr:
         w = w[:, ::-1]
-    kernels = np.rint(w.transpose(0, 2, 3, 4, 1) * 255).astype(np.uint8)  # (C_out, t, h, w, 3)
+    kernels = _rgb_uint8(w.transpose(0, 2, 3, 4, 1))  # (C_out, t, h, w, 3)
     factor = max(1, math.ceil(min_side / min(kernels.shape[2:4])))
     cells = [_enlarge(k, factor) for k in kernels]  # (t, h * f, w * f, 3) each
     return tile(cells, cols=_grid_cols(len(cells), cols), gap=gap)
