@@ -47,6 +47,30 @@ def test_synth_writes_ucf101_layout(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("found")
 
 
+def test_synth_masks(tmp_path, capsys):
+    from vidlens.data.synthetic import load_motion_masks
+
+    root = tmp_path / "motion"
+    args = [
+        "synth",
+        str(root),
+        "--classes",
+        "2",
+        "--videos-per-class",
+        "2",
+        "--frames",
+        "3",
+        "--size",
+        "32x48",
+    ]
+    assert main([*args, "--quiet"]) == 0
+    assert "masks:" not in capsys.readouterr().out and not (root / "masks").exists()
+    assert main([*args, "--masks", "--quiet"]) == 0  # asked for masks: made again, with them
+    out = capsys.readouterr().out
+    assert out.startswith("wrote") and "masks:" in out
+    assert load_motion_masks(root, "MoveLeft/v_MoveLeft_g01_c01.mp4").shape == (3, 32, 48)
+
+
 def test_bad_arguments_give_clear_errors(tmp_path, capsys):
     assert main(["synth", str(tmp_path / "x"), "--classes", "99", "--quiet"]) == 2
     assert "num_classes" in capsys.readouterr().err

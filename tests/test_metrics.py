@@ -12,8 +12,12 @@ from vidlens.metrics import (
     accuracy,
     confusion_matrix,
     hit_at_k,
+    mask_share,
+    mask_share_per_frame,
     mean_class_accuracy,
     per_class_accuracy,
+    pointing_energy,
+    pointing_energy_per_frame,
     video_scores,
 )
 
@@ -148,3 +152,72 @@ def test_accuracy_and_per_class_accuracy():
         per_class_accuracy(cm, ["a", "b", "c"])
     with pytest.raises(ValueError, match=r"confusion must be shaped \(C, C\)"):
         mean_class_accuracy(np.zeros((2, 3)))
+
+
+# --------------------------------------------------------------------------------------------------------
+# The energy-based pointing game
+# --------------------------------------------------------------------------------------------------------
+
+# One clip of two 2x2 frames. Frame 0: energy 1 + 3 = 4, of which 1 on the object; frame 1: 2 + 2 = 4, of
+# which 2. The clip: 3 of 8. The object covers one pixel of four in each frame.
+CLIP_MAP = np.array([[[1.0, 0.0], [0.0, 3.0]], [[2.0, 2.0], [0.0, 0.0]]])  # (T=2, H=2, W=2)
+CLIP_MASK = np.array([[[True, False], [False, False]], [[False, True], [False, False]]])
+# A second clip: a flat map, the object filling frame 0 and absent from frame 1.
+FLAT_MAP = np.ones((2, 2, 2))
+HALF_MASK = np.array([np.ones((2, 2), bool), np.zeros((2, 2), bool)])
+
+
+def test_pointing_energy_of_one_clip_by_hand():
+    assert pointing_energy(CLIP_MAP, CLIP_MASK) == pytest.approx(3 / 8)
+    np.testing.assert_allclose(pointing_energy_per_frame(CLIP_MAP, CLIP_MASK), [1 / 4, 2 / 4])
+    assert mask_share(CLIP_MASK) == pytest.approx(2 / 8)
+    np.testing.assert_allclose(mask_share_per_frame(CLIP_MASK), [1 / 4, 1 / 4])
+    # Scaling the map changes nothing; all energy inside scores 1, all outside 0.
+    assert pointing_energy(7.5 * CLIP_MAP, CLIP_MASK) == pytest.approx(3 / 8)
+    assert pointing_energy(CLIP_MASK.astype(float), CLIP_MASK) == 1.0
+    assert pointing_energy((~CLIP_MASK).astype(float), CLIP_MASK) == 0.0
+
+
+def test_pointing_energy_of_a_batch_averages_the_clips():
+    maps = np.stack([CLIP_MAP, FLAT_MAP])  # (N=2, T, H, W)
+    masks = np.stack([CLIP_MASK, HALF_MASK])
+    assert pointing_energy(maps, masks) == pytest.approx((3 / 8 + 4 / 8) / 2)
+    assert mask_share(masks) == pytest.approx((2 / 8 + 4 / 8) / 2)
+    np.testing.assert_allclose(pointing_energy_per_frame(maps, masks), [[1 / 4, 2 / 4], [1.0, 0.0]])
+    np.testing.assert_allclose(mask_share_per_frame(masks), [[1 / 4, 1 / 4], [1.0, 0.0]])
+    # Torch in, the same numbers out: a map that requires grad, a bool mask, half precision.
+    saliency = torch.tensor(maps, requires_grad=True)
+    assert pointing_energy(saliency, torch.from_numpy(masks)) == pytest.approx(7 / 16)
+    assert pointing_energy(saliency.detach().bfloat16(), masks.astype(np.uint8)) == pytest.approx(7 / 16)
+
+
+def test_a_flat_map_scores_exactly_chance():
+    rng = np.random.default_rng(0)
+    masks = rng.random((3, 4, 6, 5)) < rng.random((3, 1, 1, 1))  # clips of different object areas
+    flat = np.broadcast_to(rng.uniform(0.1, 2.0, (3, 1, 1, 1)), masks.shape)  # a constant per clip
+    assert pointing_energy(flat, masks) == pytest.approx(mask_share(masks))
+    np.testing.assert_allclose(pointing_energy_per_frame(flat, masks), mask_share_per_frame(masks))
+
+
+def test_pointing_energy_without_energy_is_nan():
+    dark = CLIP_MAP.copy()
+    dark[1] = 0.0  # frame 1 carries no energy: its share is undefined, the clip's is 1 / 4
+    shares = pointing_energy_per_frame(dark, CLIP_MASK)
+    assert shares[0] == pytest.approx(0.25) and math.isnan(shares[1])
+    assert pointing_energy(dark, CLIP_MASK) == pytest.approx(0.25)
+    assert math.isnan(pointing_energy(np.zeros((2, 2, 2)), CLIP_MASK))
+
+
+def test_pointing_energy_errors_say_how_to_fix():
+    with pytest.raises(ValueError, match=r"same shape: reduce the colour channels first"):
+        pointing_energy(np.ones((1, 3, 2, 2, 2)), CLIP_MASK[None])  # (N, 3, T, H, W) saliency
+    with pytest.raises(ValueError, match=r"same shape: resize the map"):
+        pointing_energy(np.ones((1, 1, 1)), CLIP_MASK)  # a coarse Grad-CAM map
+    with pytest.raises(ValueError, match=r"non-negative.*minimum of -1.*abs\(\)"):
+        pointing_energy(CLIP_MAP - 1.0, CLIP_MASK)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        pointing_energy(np.full((2, 2, 2), np.nan), CLIP_MASK)
+    with pytest.raises(ValueError, match=r"mask must be boolean \(or 0 and 1\)"):
+        mask_share(np.full((2, 2, 2), 0.5))
+    with pytest.raises(ValueError, match=r"mask must be shaped \(T, H, W\) or \(N, T, H, W\)"):
+        mask_share(np.ones((2, 2), bool))

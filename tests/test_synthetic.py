@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import re
@@ -17,8 +18,10 @@ from vidlens.data import synthetic
 from vidlens.data.synthetic import (
     DIRECTIONS,
     MotionConfig,
+    load_motion_masks,
     make_motion_dataset,
     motion_class_names,
+    motion_mask_path,
     render_motion_video,
 )
 
@@ -129,6 +132,78 @@ def test_render_moves_by_the_class_velocity():
         best = max(matches, key=matches.get)
         assert best == expected, (name, best, expected)
         assert sorted(matches.values())[-2] < matches[best]  # a strict winner
+
+
+# SHA-256 of rendered frames, recorded from the renderer before masks existed: the masks must not change a
+# pixel nor a draw from the random stream (datasets on disk and the papers' numbers depend on both).
+FRAME_HASHES = [
+    (
+        MotionConfig(frames=6, height=48, width=64),
+        0,
+        7,
+        "1a6c99651fe00c50f0646092581b4d11371f0e839eef980828ab7ab5f72dda6d",
+    ),
+    (
+        MotionConfig(num_classes=8, frames=5, height=40, width=56, noise=8.0, static_objects=2),
+        5,
+        11,
+        "d709225e84f8173c1524eadf5b3d4816beee9ef7e11f8f0e77065b43e276e25f",
+    ),
+    (
+        MotionConfig(frames=4, height=32, width=33, moving_objects=(3, 3)),
+        2,
+        123,
+        "79cabddc0a687ec11def0c9271ca7d3cc7dadef03b8d0b821aa5bbf98800778e",
+    ),
+]
+
+
+@pytest.mark.parametrize(("config", "label", "seed", "digest"), FRAME_HASHES)
+def test_frames_are_those_rendered_before_masks_existed(config, label, seed, digest):
+    video = render_motion_video(label, seed, config)
+    assert hashlib.sha256(video.tobytes()).hexdigest() == digest
+    frames, masks = render_motion_video(label, seed, config, return_masks=True)
+    np.testing.assert_array_equal(frames, video)
+    assert masks.shape == video.shape[:3] and masks.dtype == np.bool_
+
+
+def test_masks_cover_every_pixel_that_changes_and_only_moving_shapes():
+    # Outside the masks of two frames, what shows is the background or a static shape (topmost there):
+    # neither moves, so such a pixel keeps its colour. Distractors and several moving shapes included.
+    config = MotionConfig(frames=6, height=48, width=64, moving_objects=(2, 3), static_objects=3)
+    for seed in range(4):
+        frames, masks = render_motion_video(seed % 4, seed, config, return_masks=True)
+        assert masks.any(axis=(1, 2)).all() and not masks.all()
+        for t in range(config.frames - 1):
+            changed = np.any(frames[t] != frames[t + 1], axis=-1)  # (H, W)
+            assert not (changed & ~masks[t] & ~masks[t + 1]).any()
+    # Noise is drawn after the shapes: the same seed gives the same masks with or without it.
+    _, noisy = render_motion_video(1, 3, dataclasses.replace(config, noise=8.0), return_masks=True)
+    np.testing.assert_array_equal(noisy, render_motion_video(1, 3, config, return_masks=True)[1])
+
+
+def test_mask_of_one_shape_moves_with_it():
+    # One moving shape, nothing over it, 2 px per frame along an axis: its mask is the same silhouette
+    # shifted by the class's displacement every frame (wrapping around the torus).
+    config = MotionConfig(
+        frames=4,
+        height=40,
+        width=48,
+        moving_objects=(1, 1),
+        static_objects=0,
+        speed=(2.0, 2.0),
+        direction_jitter=0.0,
+    )
+    for label, name in enumerate(config.class_names):
+        _, masks = render_motion_video(label, 5, config, return_masks=True)
+        angle = math.radians(DIRECTIONS[name])
+        shift = (round(-2 * math.sin(angle)), round(2 * math.cos(angle)))  # (dy, dx)
+        for t in range(config.frames - 1):
+            np.testing.assert_array_equal(masks[t + 1], np.roll(masks[t], shift, (0, 1)))
+    # With a static shape stacked over it, part of the moving one may hide: the mask shows what is visible.
+    crowded = dataclasses.replace(config, static_objects=6, object_size=(0.3, 0.45))
+    areas = [render_motion_video(0, seed, crowded, return_masks=True)[1].sum((1, 2)) for seed in range(6)]
+    assert any(len(set(a.tolist())) > 1 for a in areas)  # some shape went under a distractor
 
 
 # ---------------------------------------------------------------------------------------------- files
@@ -242,6 +317,68 @@ def test_other_config_replaces_a_previous_synthetic_dataset(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [*smaller.class_names, "splits", "synth.json"]
     )
+
+
+TINY = MotionConfig(num_classes=2, videos_per_class=2, frames=3, height=32, width=48)
+
+
+def test_masks_are_written_next_to_the_same_videos(tmp_path):
+    plain = make_motion_dataset(tmp_path / "plain", TINY, progress=False)
+    made = make_motion_dataset(tmp_path / "masked", TINY, masks=True, progress=False)
+    assert made.masks and not plain.masks
+    # A dataset without masks has the synth.json it always had; the videos are the same bytes either way.
+    assert "masks" not in json.loads((plain.root / "synth.json").read_text())
+    assert json.loads((made.root / "synth.json").read_text())["masks"] is True
+    assert mp4_files(made.root) == mp4_files(plain.root)
+    for rel in mp4_files(plain.root):
+        assert (made.root / rel).read_bytes() == (plain.root / rel).read_bytes()
+    for path, label in made.train + made.test:
+        masks = load_motion_masks(made.root, path)
+        name = TINY.class_names[label]
+        index = int(re.search(r"_g(\d+)_", path)[1]) - 1
+        rng = np.random.default_rng(synthetic._video_seed(TINY, name, index))
+        np.testing.assert_array_equal(masks, render_motion_video(label, rng, TINY, return_masks=True)[1])
+        assert masks.shape == (3, 32, 48) and masks.dtype == np.bool_
+        # The same file whichever way the video is named: relative, under the root, or absolute.
+        np.testing.assert_array_equal(load_motion_masks(made.root, made.root / path), masks)
+        np.testing.assert_array_equal(load_motion_masks(made.root, (made.root / path).resolve()), masks)
+    path = made.train[0][0]
+    expected = made.root / "masks" / path.replace(".mp4", ".npz")
+    assert motion_mask_path(made.root, path) == expected and expected.is_file()
+    with np.load(expected) as archive:
+        assert archive.files == ["moving"]
+
+
+def test_masks_are_part_of_what_makes_a_dataset_reusable(tmp_path):
+    first = make_motion_dataset(tmp_path, TINY, progress=False)
+    path = first.test[0][0]
+    with pytest.raises(FileNotFoundError, match=r"made without masks.*masks=True.*vidlens synth .* --masks"):
+        load_motion_masks(tmp_path, path)
+    # Asked for masks, a dataset without them is made again (same videos), not silently reused.
+    again = make_motion_dataset(tmp_path, TINY, masks=True, progress=False)
+    assert not again.reused and again.masks
+    assert load_motion_masks(tmp_path, path).shape == (3, 32, 48)
+    # One with masks serves both askers; a missing mask file means it is incomplete.
+    assert make_motion_dataset(tmp_path, TINY, progress=False).reused
+    assert make_motion_dataset(tmp_path, TINY, masks=True, progress=False).reused
+    motion_mask_path(tmp_path, path).unlink()
+    assert not make_motion_dataset(tmp_path, TINY, masks=True, progress=False).reused
+    # A dataset made again without masks drops the old ones with the files it listed.
+    smaller = dataclasses.replace(TINY, frames=2)
+    assert not make_motion_dataset(tmp_path, smaller, progress=False).masks
+    assert not (tmp_path / "masks").exists()
+
+
+def test_load_motion_masks_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no synthetic motion dataset"):
+        load_motion_masks(tmp_path, "MoveLeft/v_MoveLeft_g01_c01.mp4")
+    made = make_motion_dataset(tmp_path / "d", TINY, masks=True, progress=False)
+    with pytest.raises(
+        FileNotFoundError, match=r"missing \(is MoveUp/v_MoveUp_g01_c01.mp4 a video of this dataset\?\)"
+    ):
+        load_motion_masks(made.root, "MoveUp/v_MoveUp_g01_c01.mp4")
+    with pytest.raises(ValueError, match="not under the dataset root"):
+        load_motion_masks(made.root, tmp_path / "elsewhere" / "v.mp4")
 
 
 def test_refuses_a_foreign_non_empty_directory(tmp_path, capsys):

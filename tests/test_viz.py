@@ -220,6 +220,22 @@ def test_write_gif_keeps_playing_time_when_frames_repeat(tmp_path):
     assert durations == [200, 100]
 
 
+def test_write_gif_with_fewer_colours_is_smaller(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 256, (4, 24, 24, 3), dtype=np.uint8)  # many colours
+    full = write_gif(frames, tmp_path / "full.gif")
+    small = write_gif(frames, tmp_path / "small.gif", colors=16)
+    assert small.stat().st_size < full.stat().st_size
+    with Image.open(small) as gif:
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            assert len(np.unique(np.asarray(gif.convert("RGB")).reshape(-1, 3), axis=0)) <= 16
+    write_gif(frames[..., 0], tmp_path / "grey.gif", colors=8)  # grey clips too
+    for colors in (1, 257, 2.5):
+        with pytest.raises(ValueError, match=r"colors must be an int in 2..256"):
+            write_gif(frames, tmp_path / "bad.gif", colors=colors)
+    assert _only(tmp_path) == ["full.gif", "grey.gif", "small.gif"]
+
+
 def test_write_mp4_pads_odd_sizes_and_decodes(tmp_path):
     clip = _smooth_clip(8, 31, 45)  # odd height and width
     path = write_mp4(clip, tmp_path / "a.mp4", fps=12)
@@ -368,6 +384,8 @@ viz.save_figure(viz.confusion_figure(np.eye(3, dtype=int), ["a", "b", "c"]), out
 viz.save_figure(viz.embedding_figure(np.random.rand(4, 2), np.array([0, 1, -1, 0]), ["a", "b"]), out / "e.pdf")
 viz.save_figure(viz.reproduction_figure(["m"], [0.5], [0.6], [history], chance=0.25), out / "r.png")
 viz.overlay(np.zeros((2, 4, 4, 3), np.uint8), np.random.rand(1, 2, 2))
+viz.save_figure(viz.contact_sheet(np.zeros((2, 4, 4, 3), np.uint8), np.random.rand(1, 2, 2)), out / "cs.png")
+viz.save_figure(viz.filter_norms_figure(np.random.rand(4, 3, 1, 2, 2)), out / "norms.png")
 first = {"pyplot": "matplotlib.pyplot" in sys.modules, "same": matplotlib.rcParams._get("backend") == before}
 
 matplotlib.use("pdf")  # a backend the user chose stays chosen

@@ -1,5 +1,6 @@
 """Classification metrics shared by :mod:`vidlens.evaluate` (clip and video hit@k of a trained network) and
-:mod:`vidlens.features.linear` (a linear SVM on extracted descriptors).
+:mod:`vidlens.features.linear` (a linear SVM on extracted descriptors), and the pointing game that scores
+interpretation maps against ground-truth masks.
 
 * :func:`hit_at_k`: the fraction of rows whose true class is among their ``k`` highest scores, ties broken
   by class index (see its docstring for why);
@@ -7,9 +8,13 @@
   al. 2015);
 * :func:`accuracy`, :func:`confusion_matrix`: of hard predictions, by scikit-learn;
 * :func:`per_class_accuracy`, :func:`mean_class_accuracy`: each class's recall, read off the confusion
-  matrix, and their mean over the classes that have items (UCF101's classes are unbalanced).
+  matrix, and their mean over the classes that have items (UCF101's classes are unbalanced);
+* :func:`pointing_energy`, :func:`pointing_energy_per_frame`: the energy-based pointing game (Wang et al.
+  2020), the share of a saliency map's energy that falls on the objects, against its chance level
+  :func:`mask_share`, :func:`mask_share_per_frame` (the objects' share of the frame area).
 
 Scores are ``(N, C)`` arrays (torch or numpy), labels and predictions ``(N,)`` class indices in ``[0, C)``.
+Maps and masks are ``(T, H, W)`` for one clip or ``(N, T, H, W)`` for a batch (torch or numpy).
 """
 
 from __future__ import annotations
@@ -25,8 +30,12 @@ __all__ = [
     "accuracy",
     "confusion_matrix",
     "hit_at_k",
+    "mask_share",
+    "mask_share_per_frame",
     "mean_class_accuracy",
     "per_class_accuracy",
+    "pointing_energy",
+    "pointing_energy_per_frame",
     "video_scores",
 ]
 
@@ -213,3 +222,111 @@ def mean_class_accuracy(confusion: np.ndarray) -> float:
     totals = confusion.sum(axis=1)
     present = [float(confusion[i, i] / totals[i]) for i in np.flatnonzero(totals)]
     return float(np.mean(present)) if present else float("nan")
+
+
+# --------------------------------------------------------------------------------------------------------
+# The energy-based pointing game
+# --------------------------------------------------------------------------------------------------------
+
+
+def _as_numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu()
+        return (x.double() if x.is_floating_point() else x).numpy()  # bfloat16 has no numpy twin
+    return np.asarray(x)
+
+
+def _as_mask(mask: torch.Tensor | np.ndarray) -> np.ndarray:
+    """``mask`` as bool ``(T, H, W)`` or ``(N, T, H, W)``; bool, or numbers that are all 0 or 1."""
+    mask = _as_numpy(mask)
+    if mask.ndim not in (3, 4):
+        raise ValueError(f"mask must be shaped (T, H, W) or (N, T, H, W), got {mask.shape}")
+    if mask.dtype != np.bool_:
+        if not (np.issubdtype(mask.dtype, np.number) and np.isin(mask, (0, 1)).all()):
+            raise ValueError(f"mask must be boolean (or 0 and 1), got {mask.dtype} values")
+        mask = mask.astype(bool)
+    return mask
+
+
+def _as_map_and_mask(saliency: torch.Tensor | np.ndarray, mask: torch.Tensor | np.ndarray):
+    """Both checked and as numpy: the map float64, non-negative and finite, of the mask's shape."""
+    mask = _as_mask(mask)
+    saliency = _as_numpy(saliency)
+    if saliency.shape != mask.shape:
+        hint = ""
+        if saliency.ndim == mask.ndim + 1 and saliency.shape[-4] == 3:
+            hint = (
+                ": reduce the colour channels first (e.g. their largest magnitude, as Simonyan et al. 2014 "
+                "did: saliency.abs().amax(-4))"
+            )
+        elif saliency.ndim == mask.ndim:
+            hint = ": resize the map to the mask's size first (trilinear interpolation, as the overlays do)"
+        raise ValueError(
+            f"saliency {tuple(saliency.shape)} and mask {mask.shape} must have the same shape{hint}"
+        )
+    if not (np.issubdtype(saliency.dtype, np.number) or saliency.dtype == np.bool_):
+        raise TypeError(f"saliency must be numbers, got {saliency.dtype}")
+    saliency = saliency.astype(np.float64)
+    if not np.isfinite(saliency).all():
+        raise ValueError("saliency holds NaN or infinite values: a map's energy is undefined there")
+    if (saliency < 0).any():
+        raise ValueError(
+            f"saliency must be non-negative (its energy is the sum of its values), got a minimum of "
+            f"{saliency.min():g}: use the ReLU'd map (Grad-CAM's is), the magnitude of a gradient "
+            f"(saliency.abs()), or shift and scale it to [0, 1] first"
+        )
+    return saliency, mask
+
+
+def _shares(inside: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """``inside / total``, NaN where ``total`` is 0 (no energy: the share is undefined)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, inside / np.where(total > 0, total, 1.0), np.nan)
+
+
+def pointing_energy_per_frame(
+    saliency: torch.Tensor | np.ndarray, mask: torch.Tensor | np.ndarray
+) -> np.ndarray:
+    """The share of each frame's saliency energy that falls inside the mask: ``(T,)`` or ``(N, T)`` float64.
+
+    ``saliency`` is a non-negative map ``(T, H, W)`` (or ``(N, T, H, W)``), ``mask`` bool of the same shape.
+    Frame ``t`` scores ``sum(saliency[t] * mask[t]) / sum(saliency[t])``, NaN when the map is 0 all over
+    that frame. Compare with :func:`mask_share_per_frame`: a 3D ConvNet may look at appearance in the first
+    frames of a clip and at motion after, which the clip's single number hides.
+    """
+    saliency, mask = _as_map_and_mask(saliency, mask)
+    inside = (saliency * mask).sum(axis=(-2, -1))  # (..., T)
+    return _shares(inside, saliency.sum(axis=(-2, -1)))
+
+
+def pointing_energy(saliency: torch.Tensor | np.ndarray, mask: torch.Tensor | np.ndarray) -> float:
+    """The energy-based pointing game: the share of a non-negative map's energy that falls inside the mask.
+
+    Wang et al. 2020 (Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks, CVPR
+    Workshops), who defined it on bounding boxes, score a map ``L`` by ``sum(L inside) / sum(L)``: unlike the
+    original pointing game (is the maximum inside?), it rewards maps that are concentrated on the object and
+    penalises energy spread outside it. Here the "box" is any mask, e.g. the moving shapes of the synthetic
+    motion videos (:func:`vidlens.data.synthetic.load_motion_masks`).
+
+    ``saliency`` is ``(T, H, W)`` for one clip (energy summed over all its frames) or ``(N, T, H, W)`` for a
+    batch, which scores the mean of the clips' shares (each clip counts once, as each image does in the
+    paper); ``mask`` is bool of the same shape (or 0 and 1). Torch or numpy, computed in float64. Chance is
+    :func:`mask_share` of the same mask: a map that is constant on every clip scores exactly that, so a
+    method beats chance when its score exceeds the objects' share of the area. NaN when a clip's map is 0
+    everywhere (no energy to share); negative or non-finite maps raise ``ValueError``.
+    """
+    saliency, mask = _as_map_and_mask(saliency, mask)
+    inside = (saliency * mask).sum(axis=(-3, -2, -1))  # () or (N,)
+    return float(np.mean(_shares(inside, saliency.sum(axis=(-3, -2, -1)))))
+
+
+def mask_share_per_frame(mask: torch.Tensor | np.ndarray) -> np.ndarray:
+    """The fraction of each frame inside ``mask`` ``(T, H, W)`` (or ``(N, T, H, W)``): ``(T,)`` (``(N, T)``),
+    float64; the chance level of :func:`pointing_energy_per_frame`."""
+    return _as_mask(mask).mean(axis=(-2, -1), dtype=np.float64)
+
+
+def mask_share(mask: torch.Tensor | np.ndarray) -> float:
+    """The fraction of a clip's pixels inside ``mask`` ``(T, H, W)``, or its mean over the clips of a batch
+    ``(N, T, H, W)``: the chance level of :func:`pointing_energy` (what a map constant on each clip scores)."""
+    return float(np.mean(_as_mask(mask).mean(axis=(-3, -2, -1), dtype=np.float64)))

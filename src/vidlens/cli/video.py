@@ -58,7 +58,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from vidlens.data.synthetic import make_motion_dataset
 
     t0 = time.perf_counter()
-    ds = make_motion_dataset(args.dir, motion_config(args), overwrite=args.overwrite, progress=not args.quiet)
+    ds = make_motion_dataset(
+        args.dir, motion_config(args), masks=args.masks, overwrite=args.overwrite, progress=not args.quiet
+    )
     verb = "found" if ds.reused else f"wrote in {time.perf_counter() - t0:.1f}s"
     print(
         f"{verb}: {ds.num_videos} videos ({len(ds.train)} train, {len(ds.test)} test) of "
@@ -66,6 +68,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     )
     print(f"classes: {', '.join(ds.class_names)}")
     print(f"splits:  {ds.splits_dir}/classInd.txt, trainlist01.txt, testlist01.txt")
+    if ds.masks:
+        print(f"masks:   {ds.root}/masks/<class>/<video>.npz (moving shapes, bool (T, H, W) under 'moving')")
     return 0
 
 
@@ -87,6 +91,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="make the synthetic motion dataset (UCF101 layout)")
     p.add_argument("dir", metavar="DIR")
     add_synth_options(p)
+    p.add_argument(
+        "--masks",
+        action="store_true",
+        help="also write where the moving shapes are, per frame (masks/<class>/<video>.npz), the ground "
+        "truth of pointing games; the videos are the same with or without",
+    )
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty directory anyway")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_synth)

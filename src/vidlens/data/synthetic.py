@@ -25,8 +25,14 @@ Layout written by :func:`make_motion_dataset` (the UCF101 layout)::
     root/splits/trainlist01.txt   "MoveDown/v_MoveDown_g04_c01.mp4 1" (1-based label)
     root/splits/testlist01.txt    "MoveDown/v_MoveDown_g01_c01.mp4"
     root/synth.json               the config, so that a rerun can recognise and skip the dataset
+    root/masks/MoveDown/v_MoveDown_g01_c01.npz   with masks=True only: where the moving shapes are
 
-Frames are uint8 RGB ``(T, H, W, 3)``, like :mod:`vidlens.video` decodes them.
+Frames are uint8 RGB ``(T, H, W, 3)``, like :mod:`vidlens.video` decodes them. Masks (``masks=True``,
+``vidlens synth --masks``) are bool ``(T, H, W)``, True on the pixels of each frame where a moving shape is
+visible, saved with ``np.savez_compressed`` under the key ``"moving"`` and read back by
+:func:`load_motion_masks`. They are the ground truth for pointing games on interpretation maps
+(:func:`vidlens.metrics.pointing_energy`): a map that explains the class by motion should put its energy
+on the moving shapes, not on the static distractors that look just like them.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal, overload
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -45,8 +52,10 @@ __all__ = [
     "DIRECTIONS",
     "MotionConfig",
     "MotionDataset",
+    "load_motion_masks",
     "make_motion_dataset",
     "motion_class_names",
+    "motion_mask_path",
     "render_motion_video",
 ]
 
@@ -65,8 +74,12 @@ DIRECTIONS: dict[str, float] = {
 }
 
 # Identifies the renderer in synth.json: bump it whenever a seed would render different frames, so that
-# an old dataset on disk is regenerated instead of silently reused.
+# an old dataset on disk is regenerated instead of silently reused. (Masks did not bump it: they changed
+# no frame, and synth.json says whether a dataset has them.)
 _FORMAT = "vidlens.synthetic.motion/1"
+
+# The key of the moving-shape masks in each masks/<Class>/<video stem>.npz.
+_MASK_KEY = "moving"
 
 
 @dataclass(frozen=True)
@@ -244,14 +257,44 @@ def _sprite(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray
     return np.clip(colours, 0, 255).astype(np.uint8), mask
 
 
+@overload
 def render_motion_video(
-    label: int, rng: np.random.Generator | int | None = None, config: MotionConfig = MotionConfig()
-) -> np.ndarray:
+    label: int,
+    rng: np.random.Generator | int | None = ...,
+    config: MotionConfig = ...,
+    *,
+    return_masks: Literal[False] = ...,
+) -> np.ndarray: ...
+
+
+@overload
+def render_motion_video(
+    label: int,
+    rng: np.random.Generator | int | None = ...,
+    config: MotionConfig = ...,
+    *,
+    return_masks: Literal[True],
+) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def render_motion_video(
+    label: int,
+    rng: np.random.Generator | int | None = None,
+    config: MotionConfig = MotionConfig(),
+    *,
+    return_masks: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Draw one video of class ``label`` (an index into ``config.class_names``): uint8 ``(T, H, W, 3)``.
 
     Pure numpy and vectorised over frames. ``rng`` is a numpy Generator or a seed; the same seed gives the
     same frames. ``config`` supplies the size, number of frames and the design knobs (its split and
     encoder fields are not used here).
+
+    ``return_masks=True`` returns ``(frames, masks)``: ``masks`` is bool ``(T, H, W)``, True where a moving
+    shape is visible in that frame (a static distractor drawn over it hides it; the static background and
+    distractors are never in the mask; pixel noise does not change it). It is the ground truth of "where the
+    class is" for pointing games (:func:`vidlens.metrics.pointing_energy`). Asking for it draws nothing more
+    from ``rng``: the frames are the same either way.
     """
     names = config.class_names
     if isinstance(label, bool) or not isinstance(label, int | np.integer) or not 0 <= label < len(names):
@@ -267,6 +310,7 @@ def render_motion_video(
     moving = np.arange(n_moving + config.static_objects) < n_moving  # which shapes move
     rng.shuffle(moving)  # random stacking order: moving and static shapes occlude each other alike
     t = np.arange(T)[:, None]  # (T, 1)
+    visible = np.zeros(T * H * W, bool) if return_masks else None  # one entry per pixel of the video
     side = min(H, W)
     for is_moving in moving:
         size = max(3, round(side * rng.uniform(*config.object_size)))
@@ -277,10 +321,15 @@ def render_motion_video(
         dy, dx = np.nonzero(mask)  # (m,) each: the shape's pixels within its box
         rows = (corner[:, :1] + dy) % H  # (T, m) wrapped onto the torus
         cols = (corner[:, 1:] + dx) % W  # (T, m)
-        pixels[(t * H + rows) * W + cols] = colours[dy, dx]  # (T, m, 3) <- (m, 3), painted over what is there
+        index = (t * H + rows) * W + cols  # (T, m) into the video's pixels
+        pixels[index] = colours[dy, dx]  # (T, m, 3) <- (m, 3), painted over what is there
+        if visible is not None:
+            visible[index] = is_moving  # a later shape hides what it covers, moving or not
     if config.noise > 0:
         noisy = video + rng.normal(0.0, config.noise, size=video.shape)  # (T, H, W, 3) float64
         video = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+    if visible is not None:
+        return video, visible.reshape(T, H, W)
     return video
 
 
@@ -301,6 +350,8 @@ class MotionDataset:
     test: list[tuple[str, int]]
     # True when an identical dataset was already on disk and nothing was written.
     reused: bool = False
+    # True when the dataset has masks of its moving shapes (root/masks/..., see load_motion_masks).
+    masks: bool = False
 
     @property
     def splits_dir(self) -> Path:
@@ -362,7 +413,8 @@ def _remove_previous(root: Path, manifest: dict) -> None:
         path = (root / rel).resolve()
         if path.is_relative_to(resolved) and path.is_file():
             path.unlink()
-    for rel in {str(Path(r).parent) for r in manifest.get("files", [])} | {"splits"}:
+    folders = {parent for r in manifest.get("files", []) for parent in Path(r).parents} | {Path("splits")}
+    for rel in sorted(folders, key=lambda f: len(f.parts), reverse=True):  # masks/MoveUp before masks
         folder = root / rel
         if folder.is_dir() and folder.resolve() != resolved and not any(folder.iterdir()):
             folder.rmdir()
@@ -372,17 +424,20 @@ def make_motion_dataset(
     root: str | Path,
     config: MotionConfig = MotionConfig(),
     *,
+    masks: bool = False,
     progress: bool = True,
     overwrite: bool = False,
 ) -> MotionDataset:
     """Render and encode the motion dataset of ``config`` into ``root``, in the UCF101 layout.
 
     Videos are H.264 ``.mp4`` files (one thread per encoder, so the files are byte-identical for a seed).
-    If ``root`` already holds a complete dataset made from the same config, nothing is written and the
-    returned ``reused`` is True; a synthetic dataset made from another config is replaced (only the files
-    it listed are deleted). A non-empty directory that is not a synthetic dataset is refused unless
-    ``overwrite=True``, which writes the dataset into it (replacing files of the same names, leaving the
-    others alone).
+    ``masks=True`` also writes, for every video, where its moving shapes are (``root/masks/<Class>/<video
+    stem>.npz``, read with :func:`load_motion_masks`); the videos are the same bytes with or without them.
+    If ``root`` already holds a complete dataset made from the same config (with masks, when masks are
+    asked for), nothing is written and the returned ``reused`` is True; a synthetic dataset made from
+    another config, or without the masks now asked for, is replaced (only the files it listed are deleted).
+    A non-empty directory that is not a synthetic dataset is refused unless ``overwrite=True``, which writes
+    the dataset into it (replacing files of the same names, leaving the others alone).
     """
     root = Path(root)
     if root.exists() and not root.is_dir():
@@ -395,9 +450,11 @@ def make_motion_dataset(
         previous is not None
         and previous.get("complete") is True
         and previous.get("config") == wanted
+        and (previous.get("masks") is True or not masks)
         and all((root / rel).is_file() for rel in previous.get("files", []))
     ):
-        return MotionDataset(root, config, names, train, test, reused=True)
+        has_masks = previous.get("masks") is True
+        return MotionDataset(root, config, names, train, test, reused=True, masks=has_masks)
     if previous is not None:
         _remove_previous(root, previous)
     elif root.is_dir() and any(root.iterdir()) and not overwrite:
@@ -408,13 +465,16 @@ def make_motion_dataset(
 
     root.mkdir(parents=True, exist_ok=True)
     split_files = ["splits/classInd.txt", "splits/trainlist01.txt", "splits/testlist01.txt"]
+    mask_files = [_mask_name(path) for path, _, _ in jobs] if masks else []
     manifest = {
         "format": _FORMAT,
         "complete": False,  # set once every file is written, so an interrupted run is redone, not reused
         "config": wanted,
         "class_names": names,
-        "files": [path for path, _, _ in jobs] + split_files,
+        "files": [path for path, _, _ in jobs] + mask_files + split_files,
     }
+    if masks:  # only then, so that a dataset without masks has the synth.json it always had
+        manifest["masks"] = True
     (root / "synth.json").write_text(json.dumps(manifest, indent=1) + "\n")
 
     pix_fmt = "yuv420p" if config.height % 2 == 0 and config.width % 2 == 0 else "yuv444p"
@@ -425,7 +485,11 @@ def make_motion_dataset(
         options["g"] = "1"  # GOP of one frame: every frame is a key frame
     for path, label, index in tqdm(jobs, desc=f"motion dataset {root}", unit="video", disable=not progress):
         rng = np.random.default_rng(_video_seed(config, names[label], index))
-        frames = render_motion_video(label, rng, config)  # (T, H, W, 3) uint8
+        if masks:
+            frames, moving = render_motion_video(label, rng, config, return_masks=True)  # moving: (T, H, W)
+            _write_mask(root / _mask_name(path), moving)
+        else:
+            frames = render_motion_video(label, rng, config)  # (T, H, W, 3) uint8
         write_video(root / path, frames, config.fps, codec="libx264", pix_fmt=pix_fmt, options=options)
 
     splits = root / "splits"
@@ -435,4 +499,70 @@ def make_motion_dataset(
     (splits / "testlist01.txt").write_text("".join(f"{path}\n" for path, _ in test))
     manifest["complete"] = True
     (root / "synth.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    return MotionDataset(root, config, names, train, test, reused=False)
+    return MotionDataset(root, config, names, train, test, reused=False, masks=masks)
+
+
+# ------------------------------------------------------------------------------------------------- masks
+
+
+def _mask_name(video: str) -> str:
+    """``MoveDown/v_MoveDown_g01_c01.mp4`` -> ``masks/MoveDown/v_MoveDown_g01_c01.npz`` (relative to root)."""
+    rel = Path(video)
+    return (Path("masks") / rel.parent / f"{rel.stem}.npz").as_posix()
+
+
+def _write_mask(path: Path, moving: np.ndarray) -> None:
+    # Not atomic, like the videos: synth.json is marked complete only after every file is written.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **{_MASK_KEY: moving})
+
+
+def motion_mask_path(root: str | Path, video_path: str | Path) -> Path:
+    """Where :func:`make_motion_dataset` writes the masks of ``video_path``: ``root/masks/<Class>/<stem>.npz``.
+
+    ``video_path`` is the video's path relative to ``root`` (as in the split files and
+    :attr:`MotionDataset.train`) or any path to it under ``root``.
+    """
+    root = Path(root)
+    video = Path(video_path)
+    if video.is_absolute() or video.parts[: len(root.parts)] == root.parts:
+        try:
+            video = video.resolve().relative_to(root.resolve())
+        except ValueError:
+            raise ValueError(
+                f"{video_path} is not under the dataset root {root}: give the video's path relative to the "
+                "root (as in the split files, e.g. MoveDown/v_MoveDown_g01_c01.mp4) or a path inside it"
+            ) from None
+    return root / _mask_name(video.as_posix())
+
+
+def load_motion_masks(root: str | Path, video_path: str | Path) -> np.ndarray:
+    """The moving-shape masks of one video of a dataset made with ``masks=True``: bool ``(T, H, W)``.
+
+    ``masks[t, y, x]`` is True where a moving shape is visible in frame ``t`` of the video as rendered (see
+    :func:`render_motion_video`), at the dataset's frame size: crop or resize them as the frames were when
+    comparing with a map computed on clips. ``video_path`` is relative to ``root`` (as in the split files)
+    or a path under it. A dataset made without masks raises ``FileNotFoundError`` saying how to add them.
+    """
+    root = Path(root)
+    path = motion_mask_path(root, video_path)
+    if not path.is_file():
+        manifest = _read_manifest(root)
+        if manifest is None:
+            why = f"{root} holds no synthetic motion dataset (no vidlens synth.json)"
+        elif manifest.get("masks") is not True:
+            why = f"the dataset in {root} was made without masks"
+        else:
+            why = f"{path} is missing (is {video_path} a video of this dataset?)"
+        raise FileNotFoundError(
+            f"no moving-object masks for {video_path}: {why}; make the dataset with masks: "
+            f"make_motion_dataset(root, config, masks=True) or `vidlens synth {root} --masks` (the same seed "
+            "and options give the same videos, plus the masks)"
+        )
+    with np.load(path) as archive:
+        if _MASK_KEY not in archive.files:
+            raise ValueError(f"{path} holds no {_MASK_KEY!r} array (it has {archive.files}); regenerate it")
+        moving = archive[_MASK_KEY]
+    if moving.dtype != np.bool_ or moving.ndim != 3:
+        raise ValueError(f"{path}: expected bool (T, H, W) masks, got {moving.dtype} {moving.shape}")
+    return moving

@@ -9,6 +9,8 @@ Compute functions elsewhere return arrays; turning them into something to look a
 * :mod:`~vidlens.viz.overlay`: colour maps on float maps in [0, 1] and heat maps blended onto uint8 frames.
 * :mod:`~vidlens.viz.animation`: GIF and MP4 writers for uint8 clips, and :func:`tile` to lay several
   clips side by side.
+* :mod:`~vidlens.viz.interpretation`: pictures of interpretation results: contact sheets, maps overlaid on
+  clips, feature-map and filter grids, filter-norm heat maps, and the ``.gif``/``.mp4``/``.png`` of a result.
 
 matplotlib is imported inside the functions that draw, so importing vidlens neither loads it nor touches
 its global backend.
@@ -25,17 +27,35 @@ from vidlens.viz.figures import (
     save_figure,
     training_curves,
 )
+from vidlens.viz.interpretation import (
+    contact_sheet,
+    feature_map_grid,
+    filter_grid,
+    filter_norms_figure,
+    overlay_clip,
+    rgb_clip,
+    save_animation,
+    save_interpretation,
+)
 from vidlens.viz.overlay import colorize, overlay
 from vidlens.viz.tables import markdown_table, text_table
 
 __all__ = [
     "colorize",
     "confusion_figure",
+    "contact_sheet",
     "embedding_figure",
+    "feature_map_grid",
+    "filter_grid",
+    "filter_norms_figure",
     "markdown_table",
     "overlay",
+    "overlay_clip",
     "reproduction_figure",
+    "rgb_clip",
+    "save_animation",
     "save_figure",
+    "save_interpretation",
     "text_table",
     "tile",
     "training_curves",
