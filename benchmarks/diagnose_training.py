@@ -10,6 +10,9 @@ of the trunk) and the fraction of fc6 units that fire for at least one clip (dea
     python benchmarks/diagnose_training.py                      # every model, both recipes (~10 min, 2 cores)
     python benchmarks/diagnose_training.py --models slow_fusion --steps 200
     python benchmarks/diagnose_training.py --fresh --recipes "batch+adamw, no dropout"   # unlimited data
+    # reproduce's recipe (warm-up + cosine over the steps), test accuracy every 250 steps, another peak rate:
+    python benchmarks/diagnose_training.py --models early_fusion --recipes scratch --fresh --steps 1500 \
+        --eval-every 250 --lr 1e-3
 
 Held-out accuracy is on other rendered clips (chance 0.25). This isolates the model and optimiser from the
 data pipeline; ``vidlens reproduce`` measures the whole loop on encoded videos.
@@ -27,7 +30,8 @@ import torch.nn.functional as F
 from vidlens.data.synthetic import MotionConfig, render_motion_video
 from vidlens.models import FeatureTaps, create_model
 from vidlens.presets import PRESETS
-from vidlens.runs import TrainConfig, build_optimizer
+from vidlens.reproduce import RECIPES as REPRODUCE
+from vidlens.runs import TrainConfig, build_optimizer, lr_factor
 from vidlens.viz import markdown_table
 
 # (label, model kwargs, TrainConfig fields): the paper-style recipe of `vidlens reproduce` today, and the
@@ -39,6 +43,11 @@ RECIPES = {
     "batch+adamw, no dropout": (
         {"norm": "batch", "dropout": 0.0},
         {"optimizer": "adamw", "lr": 3e-4, "weight_decay": 0.05},
+    ),
+    # `vidlens reproduce`'s recipe: the same plus its warm-up and cosine decay, here over the run's steps.
+    "scratch": (
+        REPRODUCE["scratch"].model_kwargs,
+        {**REPRODUCE["scratch"].train, "epochs": 1, "warmup_epochs": REPRODUCE["scratch"].warmup},
     ),
 }
 WIDTHS = {"c3d_depth3": 8, "single_frame": 24, "early_fusion": 24, "late_fusion": 24, "slow_fusion": 24}
@@ -61,21 +70,40 @@ def health(model: torch.nn.Module, x: torch.Tensor) -> tuple[float, float]:
     return float(taps["conv5"].std()), float((taps["fc6"] > 0).any(0).float().mean())
 
 
+def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Clip accuracy of ``model`` (eval mode) on ``x``, in batches of 64."""
+    model.eval()
+    with torch.no_grad():
+        logits = torch.cat([model(x[i : i + 64]) for i in range(0, len(x), 64)])
+    return (logits.argmax(1) == y).float().mean().item()
+
+
 def run(
-    name: str, recipe: str, data: tuple, steps: int, batch: int, seed: int, fresh: bool = False
+    name: str,
+    recipe: str,
+    data: tuple,
+    steps: int,
+    batch: int,
+    seed: int,
+    fresh: bool = False,
+    lr: float | None = None,
+    eval_every: int = 0,
 ) -> list[str]:
     """Train ``name`` with ``recipe`` for ``steps`` batches (drawn from the fixed training clips, or rendered
-    afresh for every step with ``fresh``) and return its row of the table."""
+    afresh for every step with ``fresh``) and return its row of the table; ``lr`` overrides the recipe's
+    (peak) rate, and ``eval_every`` prints the held-out accuracy every that many steps."""
     (x_train, y_train), (x_test, y_test) = data
     model_kwargs, fields = RECIPES[recipe]
     torch.manual_seed(seed)
     model = create_model(name, num_classes=4, width=WIDTHS[name], **model_kwargs)
-    config = TrainConfig(**fields)
+    config = TrainConfig(**{**fields, **({"lr": lr} if lr is not None else {})})
     optimizer = build_optimizer(config, model)
     std0, alive0 = health(model, x_train[:16])
     order = torch.Generator().manual_seed(seed)
     losses, t0 = [], time.perf_counter()
-    for _ in range(steps):
+    for step in range(steps):
+        for group in optimizer.param_groups:  # the recipe's schedule, the whole run being one "epoch"
+            group["lr"] = config.lr * lr_factor(config, 0, step, steps)
         if fresh:  # a new batch of never-seen clips: no clip is ever repeated
             x, y = clips(batch, int(torch.randint(0, 2**31, (1,), generator=order)))
         else:
@@ -89,14 +117,17 @@ def run(
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         losses.append(loss.item())
+        if eval_every and (step + 1) % eval_every == 0:
+            acc = accuracy(model, x_test, y_test)
+            print(
+                f"  {name} {recipe} step {step + 1}: loss {np.mean(losses[-eval_every:]):.3f} test {acc:.3f}"
+            )
     seconds = time.perf_counter() - t0
     std1, alive1 = health(model, x_train[:16])
-    with torch.no_grad():
-        train_acc = (model(x_train[:256]).argmax(1) == y_train[:256]).float().mean().item()
-        test_acc = (model(x_test).argmax(1) == y_test).float().mean().item()
+    train_acc, test_acc = accuracy(model, x_train[:256], y_train[:256]), accuracy(model, x_test, y_test)
     return [
         name,
-        recipe + (", fresh clips" if fresh else ""),
+        recipe + (f", lr {config.lr:g}" if lr is not None else "") + (", fresh clips" if fresh else ""),
         f"{np.mean(losses[:10]):.2f} -> {np.mean(losses[-20:]):.2f}",
         f"{train_acc:.2f}",
         f"{test_acc:.2f}",
@@ -115,6 +146,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fresh", action="store_true", help="render new clips for every step (no repeats)")
+    parser.add_argument("--lr", type=float, help="override the recipes' (peak) learning rate")
+    parser.add_argument("--eval-every", type=int, default=0, help="print held-out accuracy every N steps")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     data = clips(args.train_clips, 1), clips(192, 2)
@@ -131,7 +164,19 @@ def main() -> None:
     rows = []
     for name in args.models:
         for recipe in args.recipes:
-            rows.append(run(name, recipe, data, args.steps, args.batch_size, args.seed, args.fresh))
+            rows.append(
+                run(
+                    name,
+                    recipe,
+                    data,
+                    args.steps,
+                    args.batch_size,
+                    args.seed,
+                    args.fresh,
+                    args.lr,
+                    args.eval_every,
+                )
+            )
             print(" | ".join(rows[-1]), flush=True)
     print()
     print(markdown_table(header, rows))
