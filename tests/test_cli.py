@@ -25,20 +25,15 @@ def test_info_table_json_and_errors(make_video, tmp_path, capsys):
     assert "bogus.mp4" in captured.err and "not a video file" in captured.err and "h264" in captured.out
 
 
+def synth_argv(root, videos_per_class: int, frames: int) -> list[str]:
+    """`vidlens synth ROOT` for 2 classes of 32x48 frames."""
+    sizes = ["--videos-per-class", str(videos_per_class), "--frames", str(frames), "--size", "32x48"]
+    return ["synth", str(root), "--classes", "2", *sizes]
+
+
 def test_synth_writes_ucf101_layout(tmp_path, capsys):
     root = tmp_path / "motion"
-    args = [
-        "synth",
-        str(root),
-        "--classes",
-        "2",
-        "--videos-per-class",
-        "3",
-        "--frames",
-        "8",
-        "--size",
-        "32x48",
-    ]
+    args = synth_argv(root, videos_per_class=3, frames=8)
     assert main([*args, "--quiet"]) == 0
     assert "6 videos" in capsys.readouterr().out
     train = load_videos(root, subset="train")
@@ -51,18 +46,7 @@ def test_synth_masks(tmp_path, capsys):
     from vidlens.data.synthetic import load_motion_masks
 
     root = tmp_path / "motion"
-    args = [
-        "synth",
-        str(root),
-        "--classes",
-        "2",
-        "--videos-per-class",
-        "2",
-        "--frames",
-        "3",
-        "--size",
-        "32x48",
-    ]
+    args = synth_argv(root, videos_per_class=2, frames=3)
     assert main([*args, "--quiet"]) == 0
     assert "masks:" not in capsys.readouterr().out and not (root / "masks").exists()
     assert main([*args, "--masks", "--quiet"]) == 0  # asked for masks: made again, with them
