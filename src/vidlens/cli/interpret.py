@@ -73,6 +73,11 @@ class _Clip:
     def span(self) -> str:
         return f"frames {self.start}-{self.start + len(self.frames) - 1} (from {self.time:.2f} s)"
 
+    @property
+    def caption(self) -> str:
+        """The second line of a picture's title: which clip of which video."""
+        return f"{self.video.name}, {self.span}"
+
 
 def _load(args: argparse.Namespace) -> _Model:
     from vidlens.runtime import select_device
@@ -263,12 +268,14 @@ def cmd_featuremaps(args: argparse.Namespace) -> int:
     single = maps[channel]
     low, high = single.min(), single.max()
     heat = (single - low) / (high - low) if high > low else single * 0  # min-max over the channel's values
-    title = f"{model.label} {layer} {which}, {clip.span}"
+    title = f"{model.label} {layer} {which}\n{clip.caption}"
     written = _save_map(args, out, stem, maps, clip, heat, title)
     if args.channel is None:  # all channels at a glance: the first --grid next to the frames
         grid = feature_map_grid(maps.cpu(), channels=args.grid, frames=clip.frames)
         grid_stem = _stem("featuremaps", layer, "grid", f"f{clip.start}")
-        title = f"{model.label} {layer}: frames and channels 0-{min(args.grid, n_channels) - 1}, {clip.span}"
+        title = (
+            f"{model.label} {layer}: frames and channels 0-{min(args.grid, n_channels) - 1}\n{clip.caption}"
+        )
         files = save_animation(out, grid_stem, grid, fps=args.fps, title=title, every=args.every)
         written += list(files.values())
     shape = "x".join(map(str, maps.shape))
@@ -318,7 +325,7 @@ def cmd_deconv(args: argparse.Namespace) -> int:
     which = f"channel {args.channel}" if args.channel is not None else "strongest activation"
     out = _out_dir(args, clip.video.stem)
     stem = _stem("deconv", layer, f"c{args.channel}" if args.channel is not None else "", f"f{clip.start}")
-    title = f"{model.label} {layer} deconvolution, {which}, {clip.span}"
+    title = f"{model.label} {layer} deconvolution, {which}\n{clip.caption}"
     heat = _unit(pixels.abs().amax(dim=0), percentile=_SPIKY_PERCENTILE)  # (T, H, W)
     written = _save_map(args, out, stem, pixels, clip, heat, title)
     # The projection itself, signed (zero is grey), next to the frames: what Tran et al. 2015 show.
@@ -341,7 +348,7 @@ def cmd_saliency(args: argparse.Namespace) -> int:
         grads = saliency(model.net, clip.x, target)[0]  # (3, T, H, W)
     out = _out_dir(args, clip.video.stem)
     stem = _stem("saliency", _class_name(model.net, target), f"f{clip.start}")
-    title = f"{model.label} saliency: {described}, {clip.span}"
+    title = f"{model.label} saliency: {described}\n{clip.caption}"
     heat = _unit(grads.amax(dim=0), percentile=_SPIKY_PERCENTILE)  # (T, H, W): the largest over colours
     written = _save_map(args, out, stem, grads, clip, heat, title)
     return _report(f"{model.label} saliency for {described} of {clip.video}, {clip.span}", written)
@@ -361,7 +368,7 @@ def cmd_cam(args: argparse.Namespace) -> int:
     name, part = CAM_METHODS[args.method]
     out = _out_dir(args, clip.video.stem)
     stem = _stem(part, layer, _class_name(model.net, target), f"f{clip.start}")
-    title = f"{model.label} {layer} {name}: {described}, {clip.span}"
+    title = f"{model.label} {layer} {name}: {described}\n{clip.caption}"
     written = _save_map(args, out, stem, cam, clip, cam, title)
     return _report(f"{model.label} {layer} {name} for {described} of {clip.video}, {clip.span}", written)
 
@@ -385,7 +392,7 @@ def cmd_occlusion(args: argparse.Namespace) -> int:
     out = _out_dir(args, clip.video.stem)
     stem = _stem("occlusion", _class_name(model.net, target), f"f{clip.start}")
     window = "x".join(map(str, args.window))
-    title = f"{model.label} occlusion ({window} windows): {described}, {clip.span}"
+    title = f"{model.label} occlusion ({window} windows): {described}\n{clip.caption}"
     written = _save_map(args, out, stem, drops, clip, _unit(drops), title)
     return _report(f"{model.label} occlusion for {described} of {clip.video}, {clip.span}", written)
 
