@@ -1,6 +1,8 @@
-"""Helpers shared by the benchmarks: synthetic test videos, interleaved timing, memory probes, tables.
+"""Helpers shared by the benchmarks: synthetic test videos, interleaved timing, memory probes, tables, and a
+short in-memory training on rendered motion clips (also used by ``docs/make_images.py``).
 
-Nothing here is part of vidlens; it only uses its public API (``write_video``) to make test files.
+Nothing here is part of vidlens; it only uses its public API (``write_video``, the synthetic renderer, the
+training recipe's optimiser and schedule).
 """
 
 from __future__ import annotations
@@ -88,6 +90,69 @@ def make_video(
     options = {"preset": preset} if preset else None
     out = write_video(path, synthetic_frames(n_frames, *size, seed=seed), fps, options=options)
     return out, time.perf_counter() - t0
+
+
+# --------------------------------------------------------------------------------------------------------
+# Training on rendered clips
+# --------------------------------------------------------------------------------------------------------
+
+
+def train_on_rendered_clips(
+    model: Any,
+    steps: int,
+    *,
+    batch_size: int = 8,
+    lr: float = 3e-4,
+    weight_decay: float = 0.05,
+    num_classes: int = 4,
+    seed: int = 0,
+    device: Any = "cpu",
+    desc: str = "train",
+) -> list[float]:
+    """Train ``model`` in place on motion clips rendered afresh for every step, and return the losses.
+
+    The from-scratch recipe of ``benchmarks/RESULTS.md`` (issue 10) without files: AdamW (``lr``,
+    ``weight_decay``), a cosine schedule from ``lr`` to 0 over ``steps`` (:func:`vidlens.runs.lr_factor`),
+    batches of ``batch_size`` 16-frame 112x112 clips of ``num_classes`` directions drawn by
+    :func:`vidlens.data.synthetic.render_motion_video` (never the same clip twice), normalised with the
+    model's preset, on ``device`` (where the model is). A tqdm bar shows the running loss and accuracy. The
+    model is left in eval mode, its preset saying that it saw whole 112x112 frames (as ``vidlens reproduce``
+    runs on the synthetic data record it), so that ``vidlens cam`` and friends decode videos at that size.
+    """
+    import torch
+    import torch.nn.functional as F
+    from tqdm.auto import tqdm
+
+    from vidlens.data.synthetic import MotionConfig, render_motion_video
+    from vidlens.presets import override, resolve_preset
+    from vidlens.runs import TrainConfig, build_optimizer, lr_factor
+
+    recipe = TrainConfig(optimizer="adamw", lr=lr, weight_decay=weight_decay, schedule="cosine", epochs=1)
+    motion = MotionConfig(num_classes=num_classes, frames=16, height=112, width=112)
+    optimizer = build_optimizer(recipe, model)
+    preset = override(resolve_preset(model), size=(112, 112), crop=112)
+    rng = np.random.default_rng(seed)
+    losses: list[float] = []
+    hits: list[float] = []
+    model.train()
+    bar = tqdm(range(steps), desc=desc, unit="step")
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = lr * lr_factor(recipe, 0, step, steps)
+        labels = rng.integers(0, num_classes, batch_size)
+        frames = np.stack([render_motion_video(int(y), rng, motion) for y in labels])  # (B, 16, 112, 112, 3)
+        y = torch.as_tensor(labels, device=device)
+        logits = model(preset.normalize(frames).to(device))  # (B, num_classes)
+        loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        hits.append((logits.argmax(1) == y).float().mean().item())
+        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", acc=f"{np.mean(hits[-20:]):.2f}")
+    model.preset = preset
+    model.eval()
+    return losses
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from vidlens.viz import (
     embedding_figure,
     markdown_table,
     overlay,
+    pointing_game_figure,
     reproduction_figure,
     save_figure,
     text_table,
@@ -356,6 +357,21 @@ def test_reproduction_figure_bars_chance_and_losses():
     assert fig.get_suptitle() == "fusion"
     with pytest.raises(ValueError, match="one clip_hit1, video_hit1 and history per label"):
         reproduction_figure(["2D"], [0.3, 0.8], [0.25], [[]])
+
+
+def test_pointing_game_figure_one_panel_per_model_with_chance():
+    curves = {
+        "3D": {"grad-cam": [0.2, 0.5, 0.6], "saliency": [np.nan, 0.3, 0.4]},
+        "2D": {"grad-cam": [0.3] * 3},
+    }
+    fig = pointing_game_figure(curves, {"3D": [0.1, 0.1, 0.2], "2D": [0.1, 0.1, 0.2]}, title="pointing")
+    ax3d, ax2d = fig.axes[:2]
+    assert ax3d.get_title() == "3D" and ax2d.get_title() == "2D" and fig.get_suptitle() == "pointing"
+    assert [line.get_label() for line in ax3d.lines] == ["grad-cam", "saliency", "chance (area)"]
+    np.testing.assert_allclose(ax3d.lines[2].get_ydata(), [0.1, 0.1, 0.2])
+    assert ax3d.get_ylim() == pytest.approx((0, 0.69))  # a little above the largest share
+    with pytest.raises(ValueError, match=r"chance lacks the models \['2D'\]"):
+        pointing_game_figure(curves, {"3D": [0.1] * 3})
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-__all__ = ["atomic_save", "atomic_write", "atomic_write_json", "atomic_write_text"]
+__all__ = ["atomic_save", "atomic_save_npy", "atomic_write", "atomic_write_json", "atomic_write_text"]
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -52,3 +53,14 @@ def atomic_write_json(path: str | os.PathLike, value: Any) -> Path:
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save(obj, path)``, atomically."""
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def atomic_save_npy(array: np.ndarray, path: str | os.PathLike) -> Path:
+    """``np.save(path, array)``, atomically, under exactly the name given (``np.save`` given a file name
+    would append ``.npy`` to the temporary one)."""
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as f:
+            np.save(f, np.asarray(array))
+
+    return atomic_write(path, write)

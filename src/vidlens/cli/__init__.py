@@ -7,6 +7,8 @@ vidlens train DATA ...       train a model (C3D recipe); vidlens evaluate RUN: c
 vidlens extract INPUT...     video descriptors (fc6 mean over clips) into a feature store
 vidlens linear FEATURES      linear SVM on the descriptors (C by cross-validation on train), --pca K
 vidlens embed FEATURES       t-SNE map of the descriptors coloured by class
+vidlens featuremaps|deconv|saliency|cam|occlusion VIDEO   look inside a model on one clip (.npy, GIF, MP4, PNG)
+vidlens filters              a convolution's learned kernels
 vidlens demo                 synthesise, decode and run C3D on built-in data
 """
 
@@ -16,12 +18,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from vidlens.cli import demo, features, models, training, video
+from vidlens.cli import demo, features, interpret, models, training, video
 
 __all__ = ["build_parser", "main"]
 
 # Command groups in the order `vidlens --help` lists them; each module's register() adds its subcommands.
-_GROUPS = (video, models, training, features, demo)
+_GROUPS = (video, models, training, features, interpret, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError, KeyError, RuntimeError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, KeyError, IndexError, RuntimeError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"vidlens {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ from vidlens.viz.animation import tile, write_gif, write_mp4
 from vidlens.viz.figures import (
     confusion_figure,
     embedding_figure,
+    pointing_game_figure,
     reproduction_figure,
     save_figure,
     training_curves,
@@ -51,6 +52,7 @@ __all__ = [
     "markdown_table",
     "overlay",
     "overlay_clip",
+    "pointing_game_figure",
     "reproduction_figure",
     "rgb_clip",
     "save_animation",

@@ -28,6 +28,7 @@ __all__ = [
     "FIGURE_FORMATS",
     "confusion_figure",
     "embedding_figure",
+    "pointing_game_figure",
     "reproduction_figure",
     "save_figure",
     "training_curves",
@@ -264,6 +265,50 @@ def reproduction_figure(
     ax_loss.set_ylabel("training loss")
     if any(histories):
         ax_loss.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------------
+# Pointing game per frame
+# --------------------------------------------------------------------------------------------------------
+
+
+def pointing_game_figure(
+    per_frame: Mapping[str, Mapping[str, Sequence[float]]],
+    chance: Mapping[str, Sequence[float]],
+    *,
+    title: str = "",
+) -> Figure:
+    """Each method's share of a map's energy on the mask, frame by frame, one panel per model.
+
+    ``per_frame[model][method]`` is a curve over the frames of a clip (e.g. the mean over clips of
+    :func:`vidlens.metrics.pointing_energy_per_frame`; NaN leaves a gap), ``chance[model]`` the area share of
+    the mask on the same frames (:func:`vidlens.metrics.mask_share_per_frame`), drawn dashed. Shares are
+    fractions, drawn as they are on an axis from 0 to a little above the largest (at most 1).
+    """
+    if not per_frame:
+        raise ValueError("give at least one model's curves: per_frame = {model: {method: curve}}")
+    missing = [m for m in per_frame if m not in chance]
+    if missing:
+        raise ValueError(f"chance lacks the models {missing}: give each model's mask share per frame")
+    n = len(per_frame)
+    fig = _new_figure(figsize=(5 * n + 1.5, 3.8), dpi=100, layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False, sharey=True)[0]
+    values = [np.asarray(c, dtype=float) for curves in per_frame.values() for c in curves.values()]
+    values += [np.asarray(c, dtype=float) for c in chance.values()]
+    finite = np.concatenate([v[np.isfinite(v)] for v in values])
+    top = min(1.0, 1.15 * float(finite.max())) if len(finite) and finite.max() > 0 else 1.0
+    for ax, (model, curves) in zip(axes, per_frame.items(), strict=True):
+        for method, curve in curves.items():
+            ax.plot(np.arange(len(curve)), np.asarray(curve, dtype=float), marker=".", label=method)
+        base = np.asarray(chance[model], dtype=float)
+        ax.plot(np.arange(len(base)), base, color="black", linestyle="--", linewidth=1, label="chance (area)")
+        ax.set(title=model, xlabel="frame of the clip", ylim=(0, top))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("energy share on the mask")
+    axes[-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
     if title:
         fig.suptitle(title)
     return fig
