@@ -8,8 +8,8 @@
 The recipe (Tran et al. 2015, section 3.3): every epoch draws one random clip of every training video
 (random crop, random flip), SGD with momentum and weight decay on the cross-entropy, learning rate divided
 by ``lr_gamma`` at the epochs of ``lr_steps``. ``optimizer="adamw"``, ``schedule="cosine"`` and
-``warmup_epochs`` give the from-scratch recipe of ``vidlens reproduce`` (:data:`vidlens.reproduce.RECIPES`). What a run directory holds is described in
-:mod:`vidlens.runs`; every file in it is written by rank 0 alone, atomically.
+``warmup_epochs`` give the from-scratch recipe of ``vidlens reproduce`` (:data:`vidlens.reproduce.RECIPES`).
+What a run directory holds is described in :mod:`vidlens.runs`; every file in it is written by rank 0 alone, atomically.
 
 Exact resumption. The random clip, crop and flip of an item are a function of (seed, epoch, video index)
 alone: the dataset is reseeded for every item (:class:`_SeededClips`), and the order of an epoch comes
@@ -678,14 +678,14 @@ def _epoch(
         dynamic_ncols=True,
         disable=not (session.progress and procs.main),
     )
+    steps = len(loader)
+
+    def lr(step: int) -> float:  # the rate of step `step` (0-based) of this epoch
+        return config.lr * lr_factor(config, epoch, step, steps)
+
     t0 = time.perf_counter()
     loss_sum, correct, clips, skipped = _train_epoch(
-        loader,
-        learner,
-        procs=procs,
-        bar=bar,
-        grad_clip=config.grad_clip,
-        lr=lambda step: _lr(config, epoch, step),
+        loader, learner, procs=procs, bar=bar, grad_clip=config.grad_clip, lr=lr
     )
     seconds = time.perf_counter() - t0
     bar.close()
@@ -696,7 +696,7 @@ def _epoch(
         )
     return {
         "epoch": epoch + 1,
-        "lr": _lr(config, epoch, (0, len(loader))),  # the rate of its first step
+        "lr": lr(0),  # the rate of its first step
         "loss": loss_sum / clips,
         "accuracy": correct / clips,
         "clips": int(clips),
@@ -730,11 +730,6 @@ def _save_epoch(session: _Session, learner: _Learner, history: list[dict[str, An
     procs.print(_summary(history[-1], config.epochs))
 
 
-def _lr(config: TrainConfig, epoch: int, step: tuple[int, int]) -> float:
-    """The learning rate of step ``step = (index, steps)`` (0-based index, steps in the epoch) of ``epoch``."""
-    return config.lr * lr_factor(config, epoch, *step)
-
-
 def _train_epoch(
     loader: DataLoader,
     learner: _Learner,
@@ -742,10 +737,10 @@ def _train_epoch(
     procs: _Processes,
     bar: tqdm,
     grad_clip: float | None = None,
-    lr: Callable[[tuple[int, int]], float] | None = None,
+    lr: Callable[[int], float],
 ) -> list[float]:
-    """One pass over the loader, each step at the rate ``lr((index, steps))`` gives (None: the optimiser's
-    own); returns ``[loss sum, correct, clips, skipped]`` over every process."""
+    """One pass over the loader, step ``i`` (0-based) at the rate ``lr(i)``; returns ``[loss sum, correct,
+    clips, skipped]`` over every process."""
     runtime = learner.runtime
     batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in learner.model.modules())
     loss_sum = torch.zeros((), dtype=torch.float64, device=runtime.device)
@@ -764,9 +759,8 @@ def _train_epoch(
         if n_empty:
             bar.update(1)
             continue
-        if lr is not None:
-            for group in learner.optimizer.param_groups:
-                group["lr"] = lr((step - 1, len(loader)))
+        for group in learner.optimizer.param_groups:
+            group["lr"] = lr(step - 1)
         step_loss, step_correct = train_step(
             learner.net,
             learner.optimizer,
