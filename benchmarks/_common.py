@@ -97,6 +97,59 @@ def make_video(
 # --------------------------------------------------------------------------------------------------------
 
 
+def rendered_clips(
+    n: int, rng: np.random.Generator, *, num_classes: int = 4
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` motion clips ``(n, 16, 112, 112, 3)`` uint8 drawn by
+    :func:`vidlens.data.synthetic.render_motion_video` (random directions of ``num_classes``), and their
+    labels ``(n,)``."""
+    from vidlens.data.synthetic import MotionConfig, render_motion_video
+
+    motion = MotionConfig(num_classes=num_classes, frames=16, height=112, width=112)
+    labels = rng.integers(0, num_classes, n)
+    return np.stack([render_motion_video(int(y), rng, motion) for y in labels]), labels
+
+
+def fit_in_memory(
+    model: Any,
+    config: Any,
+    batches: Callable[[int], tuple[Any, Any]],
+    steps: int,
+    *,
+    every: int = 0,
+    on_every: Callable[[int, list[float]], None] | None = None,
+    desc: str = "train",
+    progress: bool = True,
+) -> list[float]:
+    """Train ``model`` in place for ``steps`` batches ``batches(step) -> (clips, labels)`` (tensors on the
+    model's device) with the optimiser, schedule and gradient clipping of ``config`` (a
+    :class:`vidlens.runs.TrainConfig`; the whole run counts as its one epoch, so a cosine schedule falls to 0
+    at the last step and ``warmup_epochs`` is a fraction of the run), by :func:`vidlens.train.train_step`,
+    the step ``vidlens train`` runs. Returns the losses; ``on_every(step, losses)`` is called every
+    ``every`` steps. A tqdm bar shows the running loss and accuracy. The model is left in train mode."""
+    from tqdm.auto import tqdm
+
+    from vidlens.runs import build_optimizer, lr_factor
+    from vidlens.train import train_step
+
+    optimizer = build_optimizer(config, model)
+    losses: list[float] = []
+    hits: list[float] = []
+    bar = tqdm(range(steps), desc=desc, unit="step", disable=not progress)
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * lr_factor(config, 0, step, steps)
+        clips, labels = batches(step)
+        model.train()
+        loss_sum, correct = train_step(model, optimizer, clips, labels, grad_clip=config.grad_clip)
+        losses.append(loss_sum.item() / len(labels))
+        hits.append(correct.item() / len(labels))
+        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", acc=f"{np.mean(hits[-20:]):.2f}")
+        if every and on_every is not None and (step + 1) % every == 0:
+            on_every(step + 1, losses)
+    return losses
+
+
 def train_on_rendered_clips(
     model: Any,
     steps: int,
@@ -112,44 +165,26 @@ def train_on_rendered_clips(
     """Train ``model`` in place on motion clips rendered afresh for every step, and return the losses.
 
     The from-scratch recipe of ``benchmarks/RESULTS.md`` (issue 10) without files: AdamW (``lr``,
-    ``weight_decay``), a cosine schedule from ``lr`` to 0 over ``steps`` (:func:`vidlens.runs.lr_factor`),
-    batches of ``batch_size`` 16-frame 112x112 clips of ``num_classes`` directions drawn by
-    :func:`vidlens.data.synthetic.render_motion_video` (never the same clip twice), normalised with the
-    model's preset, on ``device`` (where the model is). A tqdm bar shows the running loss and accuracy. The
-    model is left in eval mode, its preset saying that it saw whole 112x112 frames (as ``vidlens reproduce``
-    runs on the synthetic data record it), so that ``vidlens cam`` and friends decode videos at that size.
+    ``weight_decay``), a cosine schedule from ``lr`` to 0 over ``steps``, batches of ``batch_size``
+    :func:`rendered_clips` (never the same clip twice) normalised with the model's preset, on ``device``
+    (where the model is), by :func:`fit_in_memory`. The model is left in eval mode, its preset saying that
+    it saw whole 112x112 frames (as ``vidlens reproduce`` runs on the synthetic data record it), so that
+    ``vidlens cam`` and friends decode videos at that size.
     """
     import torch
-    import torch.nn.functional as F
-    from tqdm.auto import tqdm
 
-    from vidlens.data.synthetic import MotionConfig, render_motion_video
     from vidlens.presets import override, resolve_preset
-    from vidlens.runs import TrainConfig, build_optimizer, lr_factor
+    from vidlens.runs import TrainConfig
 
     recipe = TrainConfig(optimizer="adamw", lr=lr, weight_decay=weight_decay, schedule="cosine", epochs=1)
-    motion = MotionConfig(num_classes=num_classes, frames=16, height=112, width=112)
-    optimizer = build_optimizer(recipe, model)
     preset = override(resolve_preset(model), size=(112, 112), crop=112)
     rng = np.random.default_rng(seed)
-    losses: list[float] = []
-    hits: list[float] = []
-    model.train()
-    bar = tqdm(range(steps), desc=desc, unit="step")
-    for step in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = lr * lr_factor(recipe, 0, step, steps)
-        labels = rng.integers(0, num_classes, batch_size)
-        frames = np.stack([render_motion_video(int(y), rng, motion) for y in labels])  # (B, 16, 112, 112, 3)
-        y = torch.as_tensor(labels, device=device)
-        logits = model(preset.normalize(frames).to(device))  # (B, num_classes)
-        loss = F.cross_entropy(logits, y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        hits.append((logits.argmax(1) == y).float().mean().item())
-        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", acc=f"{np.mean(hits[-20:]):.2f}")
+
+    def batch(step: int) -> tuple[Any, Any]:
+        frames, labels = rendered_clips(batch_size, rng, num_classes=num_classes)
+        return preset.normalize(frames).to(device), torch.as_tensor(labels, device=device)
+
+    losses = fit_in_memory(model, recipe, batch, steps, desc=desc)
     model.preset = preset
     model.eval()
     return losses

@@ -25,13 +25,12 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from vidlens.data.synthetic import MotionConfig, render_motion_video
+from _common import fit_in_memory, rendered_clips
 from vidlens.models import FeatureTaps, create_model
 from vidlens.presets import PRESETS
 from vidlens.reproduce import RECIPES as REPRODUCE
-from vidlens.runs import TrainConfig, build_optimizer, lr_factor
+from vidlens.runs import TrainConfig
 from vidlens.viz import markdown_table
 
 # (label, model kwargs, TrainConfig fields): the paper-style recipe of `vidlens reproduce` today, and the
@@ -55,10 +54,7 @@ WIDTHS = {"c3d_depth3": 8, "single_frame": 24, "early_fusion": 24, "late_fusion"
 
 def clips(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` rendered clips, normalised (plain preset), and their labels."""
-    config = MotionConfig(num_classes=4, frames=16, height=112, width=112)
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 4, n)
-    frames = np.stack([render_motion_video(int(y), rng, config) for y in labels])  # (n, 16, 112, 112, 3)
+    frames, labels = rendered_clips(n, np.random.default_rng(seed))  # (n, 16, 112, 112, 3)
     return PRESETS["plain"].normalize(frames), torch.as_tensor(labels)  # (n, 3, 16, 112, 112)
 
 
@@ -97,31 +93,23 @@ def run(
     torch.manual_seed(seed)
     model = create_model(name, num_classes=4, width=WIDTHS[name], **model_kwargs)
     config = TrainConfig(**{**fields, **({"lr": lr} if lr is not None else {})})
-    optimizer = build_optimizer(config, model)
     std0, alive0 = health(model, x_train[:16])
     order = torch.Generator().manual_seed(seed)
-    losses, t0 = [], time.perf_counter()
-    for step in range(steps):
-        for group in optimizer.param_groups:  # the recipe's schedule, the whole run being one "epoch"
-            group["lr"] = config.lr * lr_factor(config, 0, step, steps)
+
+    def draw(step: int) -> tuple[torch.Tensor, torch.Tensor]:
         if fresh:  # a new batch of never-seen clips: no clip is ever repeated
-            x, y = clips(batch, int(torch.randint(0, 2**31, (1,), generator=order)))
-        else:
-            idx = torch.randint(0, len(x_train), (batch,), generator=order)
-            x, y = x_train[idx], y_train[idx]
-        model.train()
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        losses.append(loss.item())
-        if eval_every and (step + 1) % eval_every == 0:
-            acc = accuracy(model, x_test, y_test)
-            print(
-                f"  {name} {recipe} step {step + 1}: loss {np.mean(losses[-eval_every:]):.3f} test {acc:.3f}"
-            )
+            return clips(batch, int(torch.randint(0, 2**31, (1,), generator=order)))
+        idx = torch.randint(0, len(x_train), (batch,), generator=order)
+        return x_train[idx], y_train[idx]
+
+    def report(step: int, losses: list[float]) -> None:
+        acc = accuracy(model, x_test, y_test)
+        print(f"  {name} {recipe} step {step}: loss {np.mean(losses[-eval_every:]):.3f} test {acc:.3f}")
+
+    t0 = time.perf_counter()
+    losses = fit_in_memory(
+        model, config, draw, steps, every=eval_every, on_every=report, desc=f"{name} {recipe}", progress=False
+    )
     seconds = time.perf_counter() - t0
     std1, alive1 = health(model, x_train[:16])
     train_acc, test_acc = accuracy(model, x_train[:256], y_train[:256]), accuracy(model, x_test, y_test)

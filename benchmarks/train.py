@@ -4,7 +4,9 @@ The training loop (``vidlens.train.train``: DataLoader workers decoding real vid
 crops, checkpoints) is compared with a bare loop of forward + backward + SGD step (``train_step``, the very
 step the loop runs) over clips decoded beforehand and held in memory, at the same batch size. A ratio near
 1 means decoding is hidden behind compute. Evaluation likewise: ``vidlens.evaluate.evaluate`` against a
-bare ``model(clips)`` loop under ``torch.inference_mode``. Both are measured in the same run, interleaved.
+bare ``model(clips)`` loop under ``torch.inference_mode``. Both loops also run with a frame cache
+(``TrainConfig.frame_cache``: every video decoded once, clips cut from the stored frames; its first,
+cache-filling epoch is not measured). All are measured in the same run, interleaved.
 
     python benchmarks/train.py [--model c3d_depth3 --width 8] [--videos-per-class 8] [--rounds 2]
 """
@@ -79,6 +81,7 @@ def bare_eval(model: torch.nn.Module, batches: list) -> float:
 
 
 def loop_eval(model: torch.nn.Module, config: TrainConfig, classes: list[str], clips_per_video: int) -> float:
+    """Clips/s of vidlens's evaluation loop (with the config's frame cache, if any)."""
     videos = load_videos(config.data, subset="test")
     result = evaluate(
         model,
@@ -90,22 +93,31 @@ def loop_eval(model: torch.nn.Module, config: TrainConfig, classes: list[str], c
         crop=config.crop,
         batch_size=config.batch_size,
         workers=config.workers,
+        frame_cache=config.frame_cache,
         progress=False,
     )
     return result.n_clips / result.seconds
 
 
 def loading_cost(config: TrainConfig, n: int = 40) -> float:
-    """CPU seconds one worker spends per training item (open, seek, decode 16 frames, crop, normalise),
-    measured in this process with one torch thread."""
+    """CPU seconds one worker spends per training item (open, seek, decode 16 frames, crop, normalise; with
+    the config's frame cache, a copy out of the stored frames instead), measured in this process with one
+    torch thread."""
     videos = load_videos(config.data, subset="train")
     dataset = ClipDataset(
-        videos, train=True, clip_len=config.clip_len, size=config.size, crop=config.crop, flip_p=config.flip_p
+        videos,
+        train=True,
+        clip_len=config.clip_len,
+        size=config.size,
+        crop=config.crop,
+        flip_p=config.flip_p,
+        cache=config.frame_cache,
     )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        dataset[0]  # warm-up (frame-count cache)
+        for i in range(min(n, len(dataset))):  # warm-up (frame counts; the frame cache, if any, filled)
+            dataset[i]
         t0 = time.process_time()
         for i in range(n):
             dataset[i % len(dataset)]
@@ -145,6 +157,7 @@ def main() -> None:
         workers=args.workers,
         device="cpu",
     )
+    cached = TrainConfig(**{**config.to_dict(), "frame_cache": str(work / "frames")})
     classes = data.class_names
     train_batches = _decoded_batches(config, train_split=True)
     eval_clips = args.eval_clips
@@ -153,12 +166,16 @@ def main() -> None:
         f"model {args.model} width {args.width}, batch {args.batch_size}, {len(data.train)} train / "
         f"{len(data.test)} test videos, {args.workers} workers, {torch.get_num_threads()} torch threads"
     )
-    rows: dict[str, list[float]] = {"train loop": [], "bare train": [], "eval loop": [], "bare eval": []}
+    rows: dict[str, list[float]] = {
+        "train loop": [], "train cached": [], "bare train": [], "eval loop": [], "eval cached": [], "bare eval": []
+    }  # fmt: skip
     for r in range(args.rounds):
         rows["train loop"].append(loop_train(config, work / f"run{r}", args.epochs))
+        rows["train cached"].append(loop_train(cached, work / f"cached{r}", args.epochs))
         rows["bare train"].append(bare_train(config, train_batches, len(classes), args.epochs))
         model = build_model(config, len(classes))
         rows["eval loop"].append(loop_eval(model, config, classes, eval_clips))
+        rows["eval cached"].append(loop_eval(model, cached, classes, eval_clips))
         rows["bare eval"].append(bare_eval(model, eval_batches))
         print(
             f"round {r + 1}/{args.rounds}: " + ", ".join(f"{k} {v[-1]:.2f} clips/s" for k, v in rows.items())
@@ -167,21 +184,30 @@ def main() -> None:
     print(f"{'what':<12} {'median clips/s':>15} {'best':>8}")
     for name, values in rows.items():
         print(f"{name:<12} {statistics.median(values):>15.2f} {max(values):>8.2f}")
-    paired_train = statistics.median(
-        a / b for a, b in zip(rows["train loop"], rows["bare train"], strict=True)
+
+    def paired(a: str, b: str) -> float:
+        return statistics.median(x / y for x, y in zip(rows[a], rows[b], strict=True))
+
+    print(f"\ntraining loop / bare loop:   {paired('train loop', 'bare train'):.3f}  (target >= 0.9)")
+    print(f"evaluation loop / bare loop: {paired('eval loop', 'bare eval'):.3f}  (target >= 0.9)")
+    print(
+        f"with the frame cache: training {paired('train cached', 'bare train'):.3f}, evaluation "
+        f"{paired('eval cached', 'bare eval'):.3f} of the bare loops; "
+        f"{paired('train cached', 'train loop'):.2f}x and {paired('eval cached', 'eval loop'):.2f}x the loops without"
     )
-    paired_eval = statistics.median(a / b for a, b in zip(rows["eval loop"], rows["bare eval"], strict=True))
-    print(f"\ntraining loop / bare loop:   {paired_train:.3f}  (target >= 0.9)")
-    print(f"evaluation loop / bare loop: {paired_eval:.3f}  (target >= 0.9)")
     # When the model's threads already keep every core busy, the workers' CPU time cannot hide: with
     # C cores, a bare step taking T s per clip and loading costing L CPU-s per clip, the loop needs at
     # least T + L / C per clip.
-    load = loading_cost(config)
+    load, load_cached = loading_cost(config), loading_cost(cached)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     step = 1 / statistics.median(rows["bare train"])
     print(
         f"loading: {1000 * load:.1f} CPU-ms per training clip; bare step {1000 * step:.1f} ms per clip on "
         f"{cores} cores -> CPU-bound ceiling for the training loop {step / (step + load / cores):.3f}"
+    )
+    print(
+        f"loading from the frame cache: {1000 * load_cached:.1f} CPU-ms per training clip -> ceiling "
+        f"{step / (step + load_cached / cores):.3f}"
     )
 
 

@@ -276,3 +276,27 @@ def test_video_clips_dataset_skips_corrupt_videos(ucf_root, tmp_path):
         batch = collate_video_clips([ds[v] for v in range(3)])
     assert batch.skipped == 2 and batch.indices.tolist() == [0, 1, 4, 5]
     assert batch.labels.tolist() == [test.records[0].label] * 2 + [test.records[2].label] * 2
+
+
+def test_clip_dataset_with_a_cache_gives_the_same_items(ucf_root, tmp_path):
+    from vidlens.data.cache import FrameCache
+    from vidlens.data.datasets import VideoClipsDataset, collate_video_clips
+
+    train = ucf101_videos(ucf_root)
+    plain = ClipDataset(train, train=True, clip_len=8, size=(64, 96), crop=48)
+    cached = ClipDataset(train, train=True, clip_len=8, size=(64, 96), crop=48, cache=tmp_path / "c")
+    for i in range(len(train)):
+        torch.manual_seed(i)
+        a, label_a = plain[i]
+        torch.manual_seed(i)
+        b, label_b = cached[i]
+        assert torch.equal(a, b) and label_a == label_b
+    test = ucf101_videos(ucf_root, subset="test")
+    kwargs = {"train": False, "clip_len": 8, "size": (64, 96), "crop": 48, "clips_per_video": 3}
+    plain = ClipDataset(test, **kwargs)
+    cached = ClipDataset(test, **kwargs, cache=FrameCache(tmp_path / "c"))
+    for i in range(len(plain)):
+        assert torch.equal(plain[i][0], cached[i][0])
+    a = collate_video_clips([VideoClipsDataset(plain)[v] for v in range(len(test))])
+    b = collate_video_clips([VideoClipsDataset(cached)[v] for v in range(len(test))])
+    assert torch.equal(a.clips, b.clips)

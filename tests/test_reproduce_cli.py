@@ -65,10 +65,14 @@ def test_reproduce_runs_every_model_of_an_experiment(tmp_path):
     saved = json.loads((tmp_path / "fusion" / "results.json").read_text())
     assert saved["table"] == table
     for row, line in zip(saved["rows"], table.splitlines()[3:], strict=True):
-        assert line.split()[-6:-3] == [
+        assert line.split()[-7:-4] == [
             f"{100 * row[k]:.1f}" for k in ("clip_hit1", "video_hit1", "video_hit5")
         ]
+        assert line.split()[-2] == str(row["epochs"]) == "1"  # a third of 1 epoch for the 3D net is still 1
     assert not list((tmp_path / "fusion").glob(".*.tmp"))  # written atomically
+    # Every video of the synthetic data was decoded once, into the frame cache all runs share.
+    assert saved["settings"]["budget"]["frame_cache"] == str(tmp_path / "frames")
+    assert len(list((tmp_path / "frames").rglob("*.npy"))) == 8  # 2 videos x 4 classes
 
 
 @pytest.mark.slow  # end to end: a few seconds or more on 2 cores
@@ -88,10 +92,21 @@ def test_reproduce_on_a_users_dataset_over_several_seeds(tiny_data, tmp_path, ca
         assert row["clip_hit1_std"] == pytest.approx(abs(hits[0] - hits[1]) / 2)
         assert all(Path(r["run_dir"]).name.endswith(f"_seed{r['seed']}") for r in row["runs"])
     assert not (tmp_path / "data_32x4_seed0").exists()  # no synthetic data was made
+    assert not (tmp_path / "frames").exists()  # and a real dataset's frames are not cached unless asked
     with pytest.raises(ValueError, match="seeds must be >= 1"):
         reproduce("depth", tmp_path, data=tiny_data, seeds=0)
     with pytest.raises(ValueError, match="videos_per_class sizes the synthetic data"):
         reproduce("depth", tmp_path, data=tiny_data, videos_per_class=3)
+
+
+def test_the_3d_net_trains_for_a_third_of_the_scratch_recipes_epochs():
+    fusion, depth = EXPERIMENTS["fusion"], EXPERIMENTS["depth"]
+    assert (
+        fusion.epochs("scratch", "c3d_depth3", 12) == 4 and fusion.epochs("scratch", "slow_fusion", 12) == 12
+    )
+    assert fusion.epochs("paper", "c3d_depth3", 36) == 36  # the paper's recipe trains every net alike
+    assert fusion.epochs("scratch", "c3d_depth3", 1) == 1  # never 0
+    assert {depth.epochs("scratch", m, 9) for _, m, _ in depth.models} == {9}
 
 
 @pytest.mark.slow  # end to end: a few seconds or more on 2 cores

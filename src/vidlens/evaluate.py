@@ -171,6 +171,7 @@ def _eval_dataset(
     preset: Preset,
     size: Size | FromPreset,
     crop: int | FromPreset | None,
+    cache: str | os.PathLike | None = None,
 ) -> ClipDataset:
     if isinstance(data, ClipDataset):
         if data.train:
@@ -188,6 +189,7 @@ def _eval_dataset(
             size=size,
             crop=crop,
             preset=preset,
+            cache=cache,
             on_error="skip",
         )
     raise TypeError(
@@ -211,6 +213,7 @@ def evaluate(
     device: str | torch.device = "auto",
     precision: Precision = "auto",
     channels_last: bool = True,
+    frame_cache: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> EvalResult:
     """Clip hit@1, video hit@1 and video hit@5 of ``model`` on every test clip of a dataset.
@@ -227,7 +230,8 @@ def evaluate(
     ``torch.inference_mode`` with the model in eval mode (its train/eval mode is restored afterwards; it is
     left on ``device``). ``precision`` is the autocast precision (:mod:`vidlens.runtime`: ``"auto"`` is bf16
     or fp16 on CUDA, fp32 on the CPU); on CUDA, ``channels_last`` puts clips and Conv3d weights in
-    ``channels_last_3d``.
+    ``channels_last_3d``. ``frame_cache`` is a :class:`vidlens.data.cache.FrameCache` directory: videos
+    decoded there before (by training with the same cache) are not decoded again.
     """
     t0 = time.perf_counter()
     dataset = _eval_dataset(
@@ -237,6 +241,7 @@ def evaluate(
         preset=resolve_preset(model, preset),
         size=size,
         crop=crop,
+        cache=frame_cache,
     )
     if classes is None:
         classes = getattr(model, "class_names", None) or dataset.classes
@@ -383,7 +388,7 @@ def evaluate_run(
 
     The model (:func:`vidlens.models.load_model`, with the run's preset: frame size, crop and normalisation),
     its classes and every setting come from the run: the dataset root and layout, the split, ``eval_clips``
-    clips per video, clip length, batch size, workers, device, precision and channels_last; the arguments
+    clips per video, clip length, batch size, workers, device, precision, channels_last and the frame cache; the arguments
     override them. The dataset must have the run's classes. With ``write``, ``RUN/metrics.json`` (the result
     of :meth:`EvalResult.to_dict` plus the dataset, layout, split and subset) and ``RUN/confusion.png``
     (row-normalised video confusion matrix) are written atomically.
@@ -424,6 +429,7 @@ def evaluate_run(
         device=config.device if device is None else device,
         precision=config.precision if precision is None else precision,
         channels_last=config.channels_last,
+        frame_cache=config.frame_cache,
         progress=progress,
     )
     result.model = config.model

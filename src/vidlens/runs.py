@@ -111,6 +111,10 @@ class TrainConfig:
     eval_clips: int = 10
     # DataLoader worker processes (decoding runs there, overlapped with the model).
     workers: int = 2
+    # Directory where every video is decoded once, at the clip frame size, and clips are then cut from the
+    # stored frames (vidlens.data.cache.FrameCache: the same clips, no decoding after the first epoch, T x H
+    # x W x 3 bytes of disk per video). None decodes the file for every clip.
+    frame_cache: str | None = None
     # "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:1", ...
     device: str = "auto"
     # Autocast precision (vidlens.runtime): "auto" is bf16 on recent GPUs, fp16 with loss scaling on older

@@ -226,6 +226,7 @@ def _loader(
         preset=config.run_preset(),
         flip_p=config.flip_p,
         decode_threads=1,
+        cache=config.frame_cache,
         on_error="skip",
     )
     # One process is a world of one: the same seeded shuffle (seed + epoch) as under torchrun, where each

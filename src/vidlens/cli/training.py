@@ -18,7 +18,7 @@ def _train_config(args: argparse.Namespace):
         for name in (
             "layout", "split", "model", "init", "epochs", "batch_size", "optimizer", "lr", "schedule", "lr_steps",
             "lr_gamma", "warmup_epochs", "momentum", "weight_decay", "grad_clip", "clip_len", "size", "crop", "flip_p", "preset", "eval_clips",
-            "workers", "device", "precision", "seed",
+            "workers", "frame_cache", "device", "precision", "seed",
         )
         if getattr(args, name, None) is not None
     }  # fmt: skip
@@ -34,7 +34,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume and is_run(args.out):
         # The run's own settings; only those that do not change its results may be given again.
         config, _ = load_config(args.out)
-        for name in ("epochs", "workers", "device", "precision"):
+        for name in ("epochs", "workers", "frame_cache", "device", "precision"):
             if getattr(args, name) is not None:
                 setattr(config, name, getattr(args, name))
     else:
@@ -89,6 +89,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         videos_per_class=args.videos_per_class,
         models=args.models,
         workers=args.workers,
+        frame_cache="auto"
+        if args.frame_cache is None
+        else (None if args.frame_cache == "none" else args.frame_cache),
         device=args.device,
         progress=not args.quiet,
     )
@@ -98,6 +101,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         f"\n{result.seconds / 60:.1f} min; results in {Path(args.out) / args.experiment}/results.json and results.png"
     )
     return 0
+
+
+_FRAME_CACHE_HELP = (
+    "decode every video once into DIR (uint8 frames, T x H x W x 3 bytes per video) and cut clips from "
+    "there: the same clips, without decoding each epoch (default: decode every clip)"
+)
 
 
 def _add_train_parser(sub: argparse._SubParsersAction) -> None:
@@ -147,6 +156,7 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", help="preprocessing preset (default: the --init weights' own, else plain)")
     p.add_argument("--eval-clips", type=int, help=f"clips per video when evaluating (default {d.eval_clips})")
     p.add_argument("--workers", type=int, help=f"DataLoader worker processes (default {d.workers})")
+    p.add_argument("--frame-cache", metavar="DIR", help=_FRAME_CACHE_HELP)
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N (default auto)")
     p.add_argument(
         "--precision",
@@ -206,6 +216,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--models", nargs="+", metavar="NAME", help="only these rows (registry names; default all)"
     )
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument(
+        "--frame-cache",
+        metavar="DIR",
+        help="where videos are decoded once for every run (default: OUT/frames for the synthetic data, "
+        "nothing for --data; 'none' decodes every clip)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_reproduce)

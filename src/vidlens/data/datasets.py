@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from vidlens.data.cache import FrameCache
 from vidlens.data.transforms import ClipTransform
 from vidlens.presets import FROM_PRESET, FromPreset, Preset, override
 from vidlens.video import (
@@ -303,6 +304,9 @@ class ClipDataset(Dataset):
     keeps the video's size or whole frames). Randomness comes from
     torch's generator, so DataLoader's per-worker seeding makes runs reproducible with a seeded generator.
 
+    ``cache`` (a :class:`vidlens.data.cache.FrameCache` or its directory) decodes every video once and cuts
+    later clips from its stored frames: the same clips, without decoding a file each epoch.
+
     ``return_index=True`` yields ``(clip, label, index)``. ``on_error="skip"`` turns a video that cannot be
     decoded into ``clip=None`` with a warning instead of an exception, so that one corrupt file does not end
     an epoch; :func:`collate_clips` drops such items and counts them.
@@ -320,6 +324,7 @@ class ClipDataset(Dataset):
         clips_per_video: int = 1,
         flip_p: float = 0.5,
         decode_threads: int = 1,
+        cache: FrameCache | str | Path | None = None,
         return_index: bool = False,
         on_error: Literal["raise", "skip"] = "raise",
     ) -> None:
@@ -337,6 +342,7 @@ class ClipDataset(Dataset):
         self.clips_per_video = 1 if train else clips_per_video
         self.transform = ClipTransform(preset=self.preset, train=train, flip_p=flip_p)
         self.decode_threads = decode_threads
+        self.cache = cache if cache is None or isinstance(cache, FrameCache) else FrameCache(cache)
         self.return_index = return_index
         self.on_error = on_error
 
@@ -382,6 +388,8 @@ class ClipDataset(Dataset):
         else:
             rng = None
             start = uniform_starts(n_frames, self.clips_per_video, self.clip_len)[k]
+        if self.cache is not None:
+            return self.transform(self.cache.clip(record.path, start, self.clip_len, self.size), rng)
         clip = read_clip(record.path, start, self.clip_len, self.size, threads=self.decode_threads)
         return self.transform(clip.frames, rng)
 
@@ -395,6 +403,10 @@ class ClipDataset(Dataset):
             )
         record = self.videos.records[video]
         starts = uniform_starts(count_frames(record.path), self.clips_per_video, self.clip_len)
+        if self.cache is not None:
+            return torch.stack(
+                [self.transform(self.cache.clip(record.path, s, self.clip_len, self.size)) for s in starts]
+            )
         clips = read_clips(record.path, starts, self.clip_len, self.size, threads=self.decode_threads)
         return torch.stack([self.transform(clip.frames) for clip in clips])
 
