@@ -141,7 +141,7 @@ def test_the_recipe_decides_how_every_model_is_trained(tiny_data, tmp_path, reci
 @pytest.mark.slow  # end to end: a few seconds or more on 2 cores
 def test_the_demo_ends_by_training_a_3d_net_against_a_single_frame_one(tmp_path, capsys, monkeypatch):
     """Steps 1-4 (synthesise, read back, decode, C3D forward) with --no-train; then step 5, at a tiny budget
-    (the recipe's own default trains for ~10 minutes)."""
+    (the recipe's own default trains for ~15 minutes)."""
     from dataclasses import replace
 
     from vidlens.reproduce import RECIPES

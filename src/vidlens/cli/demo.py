@@ -49,7 +49,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.dir).parent
     print(
         "5. the seeds' claim: a single-frame net against a 3D ConvNet, trained from scratch on motion that no "
-        f"single frame shows ({RECIPES['scratch'].description}; ~10 min on 2 CPU cores, reused when rerun)"
+        f"single frame shows ({RECIPES['scratch'].description}; ~15 min on 2 CPU cores, reused when rerun)"
     )
     result = reproduce("fusion", out, recipe="scratch", models=models, workers=args.workers)
     print(result.table())
@@ -64,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dir", default="runs/demo/data", help="where the dataset goes (default runs/demo/data)")
     p.add_argument(
-        "--no-train", action="store_true", help="skip step 5 (training two nets, ~10 min on a CPU)"
+        "--no-train", action="store_true", help="skip step 5 (training two nets, ~15 min on a CPU)"
     )
     p.add_argument("--workers", type=int, default=2, help="decoding processes while training (default 2)")
     add_synth_options(p)
