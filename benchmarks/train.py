@@ -30,18 +30,24 @@ from vidlens.runs import TrainConfig, build_model, build_optimizer
 from vidlens.train import train, train_step
 
 
-def _decoded_batches(config: TrainConfig, train_split: bool, clips_per_video: int = 1) -> list:
-    """Every batch the loop would see, decoded once up front (what the bare loops iterate over)."""
-    videos = load_videos(config.data, subset="train" if train_split else "test")
-    dataset = ClipDataset(
-        videos,
+def _clips(config: TrainConfig, train_split: bool, clips_per_video: int = 1) -> ClipDataset:
+    """The clips of the config's training or test split, prepared as the loops prepare them (with the
+    config's frame cache, if any)."""
+    return ClipDataset(
+        load_videos(config.data, subset="train" if train_split else "test"),
         train=train_split,
         clip_len=config.clip_len,
         size=config.size,
         crop=config.crop,
         flip_p=config.flip_p,
         clips_per_video=clips_per_video,
+        cache=config.frame_cache,
     )
+
+
+def _decoded_batches(config: TrainConfig, train_split: bool, clips_per_video: int = 1) -> list:
+    """Every batch the loop would see, decoded once up front (what the bare loops iterate over)."""
+    dataset = _clips(config, train_split, clips_per_video)
     loader = DataLoader(dataset, batch_size=config.batch_size, collate_fn=collate_clips, num_workers=0)
     return [(b.clips, b.labels) for b in loader]
 
@@ -103,16 +109,7 @@ def loading_cost(config: TrainConfig, n: int = 40) -> float:
     """CPU seconds one worker spends per training item (open, seek, decode 16 frames, crop, normalise; with
     the config's frame cache, a copy out of the stored frames instead), measured in this process with one
     torch thread."""
-    videos = load_videos(config.data, subset="train")
-    dataset = ClipDataset(
-        videos,
-        train=True,
-        clip_len=config.clip_len,
-        size=config.size,
-        crop=config.crop,
-        flip_p=config.flip_p,
-        cache=config.frame_cache,
-    )
+    dataset = _clips(config, train_split=True)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
