@@ -33,7 +33,6 @@ from vidlens.video import (
     VideoError,
     count_frames,
     random_start,
-    read_clip,
     read_clips,
     uniform_starts,
 )
@@ -388,10 +387,15 @@ class ClipDataset(Dataset):
         else:
             rng = None
             start = uniform_starts(n_frames, self.clips_per_video, self.clip_len)[k]
+        return self.transform(self._read(record, [start])[0], rng)
+
+    def _read(self, record: VideoRecord, starts: list[int]) -> list[np.ndarray]:
+        """The uint8 frames ``(clip_len, H, W, 3)`` of the clips at ``starts``: from the frame cache when
+        there is one, else decoded in one pass over the file."""
         if self.cache is not None:
-            return self.transform(self.cache.clip(record.path, start, self.clip_len, self.size), rng)
-        clip = read_clip(record.path, start, self.clip_len, self.size, threads=self.decode_threads)
-        return self.transform(clip.frames, rng)
+            return [self.cache.clip(record.path, s, self.clip_len, self.size) for s in starts]
+        clips = read_clips(record.path, starts, self.clip_len, self.size, threads=self.decode_threads)
+        return [clip.frames for clip in clips]
 
     def video_clips(self, video: int) -> torch.Tensor:
         """All ``clips_per_video`` evaluation clips of video ``video``, decoded in one pass over the file:
@@ -403,12 +407,7 @@ class ClipDataset(Dataset):
             )
         record = self.videos.records[video]
         starts = uniform_starts(count_frames(record.path), self.clips_per_video, self.clip_len)
-        if self.cache is not None:
-            return torch.stack(
-                [self.transform(self.cache.clip(record.path, s, self.clip_len, self.size)) for s in starts]
-            )
-        clips = read_clips(record.path, starts, self.clip_len, self.size, threads=self.decode_threads)
-        return torch.stack([self.transform(clip.frames) for clip in clips])
+        return torch.stack([self.transform(frames) for frames in self._read(record, starts)])
 
 
 class VideoClipsDataset(Dataset):
