@@ -6,19 +6,40 @@ or dotted module path (see :func:`vidlens.models.list_layers`); results are floa
 device. Hooks are removed and ``requires_grad`` flags restored when a call returns or raises; the model's
 train/eval mode is never changed (call ``model.eval()`` first).
 
-    from vidlens.interpret import deconvolve, feature_maps, grad_cam, occlusion, saliency
+    from vidlens.interpret import actmax, deconvolve, feature_maps, grad_cam, occlusion, saliency
 
     maps = feature_maps(model, clip, "conv5b")  # (N, C, T', H', W')
     cam = grad_cam(model, clip, "conv5b")  # (N, T, H, W) in [0, 1], for the predicted class
     heat = occlusion(model, clip, target=3)  # (N, T, H, W): drop of logit 3 when a voxel is hidden
     pixels = deconvolve(model, clip, "conv5b", channel=7)  # (N, 3, T, H, W)
+    best = actmax(model, "conv5b:7").input  # (1, 3, T, H, W): the clip channel 7 likes best
 
 - :mod:`~vidlens.interpret.maps`: ``feature_maps``, ``random_filter_maps``, ``filters``, ``filters_for_display``
 - :mod:`~vidlens.interpret.gradients`: ``saliency``, ``grad_cam``, ``grad_cam_pp``
 - :mod:`~vidlens.interpret.occlusion`: ``occlusion``
 - :mod:`~vidlens.interpret.deconv`: ``deconvolve`` (and ``deconvnet_relus``, the ReLU rule it installs)
+- :mod:`~vidlens.interpret.actmax`: ``actmax`` (-> ``ActMax``); objectives ``Objective``, ``Unit``, ``Term``,
+  ``neuron``, ``channel``, ``layer_mean``, ``batch``, ``parse_objective``; regularisers ``local_energy``,
+  ``total_variation``; parameterisations ``PixelParam``, ``FourierParam``; ``Transforms``
 """
 
+from vidlens.interpret.actmax import (
+    ActMax,
+    FourierParam,
+    Objective,
+    PixelParam,
+    Term,
+    Transforms,
+    Unit,
+    actmax,
+    batch,
+    channel,
+    layer_mean,
+    local_energy,
+    neuron,
+    parse_objective,
+    total_variation,
+)
 from vidlens.interpret.core import Target
 from vidlens.interpret.deconv import deconvnet_relus, deconvolve
 from vidlens.interpret.gradients import grad_cam, grad_cam_pp, saliency
@@ -32,7 +53,17 @@ from vidlens.interpret.maps import (
 from vidlens.interpret.occlusion import occlusion
 
 __all__ = [
+    "ActMax",
+    "FourierParam",
+    "Objective",
+    "PixelParam",
     "Target",
+    "Term",
+    "Transforms",
+    "Unit",
+    "actmax",
+    "batch",
+    "channel",
     "deconvnet_relus",
     "deconvolve",
     "feature_maps",
@@ -40,8 +71,13 @@ __all__ = [
     "filters_for_display",
     "grad_cam",
     "grad_cam_pp",
+    "layer_mean",
+    "local_energy",
+    "neuron",
     "occlusion",
+    "parse_objective",
     "random_filter_maps",
     "random_filters",
     "saliency",
+    "total_variation",
 ]
