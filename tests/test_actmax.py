@@ -124,10 +124,35 @@ def test_the_clip_drives_the_unit_far_above_random_and_natural_clips(c3d):
     torch.testing.assert_close(result.value, unit_values(c3d, objective, result.input))
     assert result.value.item() > 3 * unit_values(c3d, objective, random_clips).max()
     assert result.value.item() > 5 * unit_values(c3d, objective, natural).max()
-    # The history is the normalised objective: the unit over its mean on the natural clips (eq. 1's a_hat).
+    # The unit is divided by its mean on the natural clips (eq. 1's a_hat); the history is the raw value.
     (a_hat,) = result.natural_means.values()
     assert a_hat == pytest.approx(float(unit_values(c3d, objective, natural).abs().mean()), rel=1e-5)
-    assert result.history[-1, 0] > 10 * result.history[0, 0] and result.history[-1, 0] > 4
+    assert result.history[-1, 0] > 10 * result.history[0, 0] and result.history[-1, 0] / a_hat > 4
+    # The natural clips' raw values, against which the result is shown.
+    assert result.natural_values.shape == (len(natural), 1)
+    np.testing.assert_allclose(
+        result.natural_values[:, 0], unit_values(c3d, objective, natural).numpy(), rtol=1e-5
+    )
+    assert result.natural_best[0] == result.natural_values.max()
+
+
+def test_on_each_scores_every_clip_by_every_objective_of_a_batch(tiny):
+    objective = batch(channel("relu2", 0), channel("relu2", 1) - channel("relu2", 2)) + 0.5 * layer_mean(
+        "relu1"
+    )
+    clips = torch.randn(3, *SHAPE)
+    with torch.no_grad(), FeatureTaps(tiny, objective.layers) as taps:
+        outputs = taps.run(clips)
+    table = objective.on_each(outputs)  # (3 clips, 2 objectives)
+    relu2 = outputs["relu2"].mean(dim=(2, 3, 4))  # (3, 6)
+    relu1 = outputs["relu1"].flatten(1).mean(dim=1)  # (3,)
+    expected = torch.stack([relu2[:, 0], relu2[:, 1] - relu2[:, 2]], dim=1) + 0.5 * relu1[:, None]
+    torch.testing.assert_close(table, expected)
+    torch.testing.assert_close(
+        objective(dict((k, v[:2]) for k, v in outputs.items())), expected[:2].diagonal()
+    )
+    with pytest.raises(ValueError, match="optimise 2 clips"):
+        objective.on_each(outputs, n=1)
 
 
 def test_frames_and_the_valid_range_follow_the_preset(tiny):

@@ -9,6 +9,7 @@ vidlens linear FEATURES      linear SVM on the descriptors (C by cross-validatio
 vidlens embed FEATURES       t-SNE map of the descriptors coloured by class
 vidlens featuremaps|deconv|saliency|cam|occlusion VIDEO   look inside a model on one clip (.npy, GIF, MP4, PNG)
 vidlens filters              a convolution's learned kernels
+vidlens actmax               the clip a unit likes best (activation maximisation), --chi-sweep slow to fast
 vidlens demo                 synthesise, decode and run C3D on built-in data
 """
 
@@ -18,12 +19,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from vidlens.cli import demo, features, interpret, models, training, video
+from vidlens.cli import actmax, demo, features, interpret, models, training, video
 
 __all__ = ["build_parser", "main"]
 
 # Command groups in the order `vidlens --help` lists them; each module's register() adds its subcommands.
-_GROUPS = (video, models, training, features, interpret, demo)
+_GROUPS = (video, models, training, features, interpret, actmax, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from vidlens.presets import Preset
+    from vidlens.video import Clip
+
 __all__ = ["register"]
 
 # --method of `vidlens cam` -> (what titles call it, file name part).
@@ -90,12 +93,9 @@ def _load(args: argparse.Namespace) -> _Model:
 def _read_clip(args: argparse.Namespace, model: _Model) -> _Clip:
     """The clip ``--start`` / ``--frame`` name (the first by default), decoded at the preset's frame size,
     centre-cropped to its crop and normalised."""
-    import numpy as np
-
-    from vidlens.data.transforms import center_crop
     from vidlens.models import model_spec
     from vidlens.presets import FROM_PRESET, override, resolve_preset
-    from vidlens.video import count_frames, probe, read_clip
+    from vidlens.video import count_frames, probe
 
     video = Path(args.video)
     n_frames = count_frames(video)  # also fails early, with the reason, on what is not a readable video
@@ -114,6 +114,20 @@ def _read_clip(args: argparse.Namespace, model: _Model) -> _Clip:
         size=args.size if args.size is not None else FROM_PRESET,
         crop=args.crop if args.crop is not None else FROM_PRESET,
     )
+    frames, x, clip = _prepare_clip(video, start, clip_len, preset)
+    return _Clip(frames, x.to(model.device), clip.start, clip.time, video)
+
+
+def _prepare_clip(
+    video: Path, start: int, clip_len: int, preset: Preset
+) -> tuple[np.ndarray, torch.Tensor, Clip]:
+    """Frames ``start ..`` of ``video`` as the preset prepares them: uint8 ``(T, crop, crop, 3)``, the model
+    input ``(1, 3, T, crop, crop)`` (on the CPU) and the decoded clip; warns when the video ends first."""
+    import numpy as np
+
+    from vidlens.data.transforms import center_crop
+    from vidlens.video import read_clip
+
     clip = read_clip(video, start, clip_len, preset.size)
     if clip.padded:
         print(
@@ -122,8 +136,7 @@ def _read_clip(args: argparse.Namespace, model: _Model) -> _Clip:
         )
     frames = clip.frames if preset.crop is None else center_crop(clip.frames, preset.crop)
     frames = np.ascontiguousarray(frames)  # (T, crop, crop, 3)
-    x = preset.normalize(frames)[None].to(model.device)  # (1, 3, T, crop, crop)
-    return _Clip(frames, x, clip.start, clip.time, video)
+    return frames, preset.normalize(frames)[None], clip  # (1, 3, T, crop, crop)
 
 
 def _class_name(net: nn.Module, index: int) -> str:

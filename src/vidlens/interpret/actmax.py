@@ -226,29 +226,47 @@ class Objective:
     def __call__(
         self, outputs: Mapping[str, torch.Tensor], scales: Mapping[Unit, float | torch.Tensor] | None = None
     ) -> torch.Tensor:
-        """The objective for each clip, ``(N,)``: ``sum of weight x unit value / scale``.
+        """The objective for each clip, ``(N,)``: ``sum of weight x unit value / scale``, where clip i of the
+        batch is scored by objective i (its own terms and those for every clip).
 
         Args:
             outputs: layer name -> that layer's output for the batch, for every layer in :attr:`layers`.
             scales: unit -> the number its value is divided by (:func:`actmax` passes the units' mean
                 activations over natural clips); None or a missing unit: 1.
         """
-        first = outputs[self.terms[0].unit.layer] if self.terms else None
-        if first is None:
+        if not self.terms:
             raise ValueError(
                 "the objective has no terms (its weights cancel out): there is nothing to maximise"
             )
-        n = first.shape[0]
+        n = outputs[self.terms[0].unit.layer].shape[0]
+        return self.on_each(outputs, n, scales).diagonal()  # (N,): clip i under objective i
+
+    def on_each(
+        self,
+        outputs: Mapping[str, torch.Tensor],
+        n: int | None = None,
+        scales: Mapping[Unit, float | torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Every clip of ``outputs`` scored by each of the ``n`` objectives of a batch: ``(M, n)``, where M is
+        the number of clips in ``outputs`` and column i is objective i (the terms for clip i and those for
+        every clip). ``n`` defaults to :attr:`batch_size` (1 without batch terms). For natural clips: column
+        i's maximum is the most any natural clip drives what clip i of :func:`actmax` maximises.
+        """
+        if not self.terms:
+            raise ValueError(
+                "the objective has no terms (its weights cancel out): there is nothing to maximise"
+            )
+        n = n if n is not None else (self.batch_size or 1)
+        first = outputs[self.terms[0].unit.layer]
         self.check(outputs, n)
-        total = first.new_zeros(n)
+        table = first.new_zeros(first.shape[0], n)  # (M, n)
         for term in self.terms:
-            value = term.unit.read(outputs[term.unit.layer])  # (N,)
+            value = term.unit.read(outputs[term.unit.layer])  # (M,)
             if scales is not None and term.unit in scales:
                 value = value / scales[term.unit]
-            if term.element is not None:
-                value = value * F.one_hot(torch.tensor(term.element), n).to(value)  # (N,): this clip only
-            total = total + term.weight * value
-        return total
+            columns = first.new_ones(n) if term.element is None else F.one_hot(torch.tensor(term.element), n)
+            table = table + term.weight * value[:, None] * columns.to(value)[None, :]  # (M, n)
+        return table
 
     def __add__(self, other: object) -> Objective:
         if isinstance(other, Objective):
@@ -695,7 +713,7 @@ class ActMax:
     input: torch.Tensor
     # The same clips as uint8 RGB frames, (N, T, H, W, 3), by model.preset.denormalize (rounded, 0..255).
     frames: np.ndarray
-    # The (normalised) objective per step and clip, (steps, N), measured on each step's transformed clip.
+    # The raw objective per step and clip, (steps, N), measured on each step's transformed clip.
     history: np.ndarray
     # The objective's raw value for each clip of `input` (no transforms, not divided by the natural clips'
     # means): for one unit, the unit's final activation, (N,).
@@ -704,6 +722,14 @@ class ActMax:
     objective: Objective
     # Each unit's mean |activation| over the natural clips (eq. 1's a_hat), or None without natural clips.
     natural_means: dict[Unit, float] | None = field(default=None)
+    # The raw objective of each clip of the batch on each natural clip, (M, N) (Objective.on_each), or None.
+    natural_values: np.ndarray | None = field(default=None)
+
+    @property
+    def natural_best(self) -> np.ndarray | None:
+        """For each clip of the batch, the most any natural clip drives its objective, ``(N,)``: what
+        :attr:`value` is measured against (a unit's strongest response to real video). None without them."""
+        return None if self.natural_values is None else self.natural_values.max(axis=0)
 
 
 def actmax(
@@ -824,7 +850,9 @@ def actmax(
     with FeatureTaps(model, objective.layers) as taps, input_gradients_only(model), torch.enable_grad():
         with torch.no_grad():  # check the objective against the layers before any step
             objective.check(taps.run(space.to_input(parameterisation.to_clip(params))), clip_shape[0])
-        means = None if natural_clips is None else _natural_means(model, taps, objective, natural_clips)
+        means, natural = (None, None)
+        if natural_clips is not None:
+            means, natural = _natural_responses(model, taps, objective, natural_clips, clip_shape[0])
         params.requires_grad_(True)
         if optimizer == "adam":
             opt: torch.optim.Optimizer = torch.optim.Adam([params], lr=lr)
@@ -835,7 +863,8 @@ def actmax(
             opt.zero_grad(set_to_none=True)
             clip = parameterisation.to_clip(params)  # (N, 3, T, H, W), centred RGB
             seen = transform(clip, generator) if transform is not None else clip
-            value = objective(taps.run(space.to_input(seen)), means)  # (N,), divided by a_hat
+            outputs = taps.run(space.to_input(seen))
+            value = objective(outputs, means)  # (N,), divided by a_hat
             penalty = total_variation(clip, kappa, chi)
             if energy:
                 penalty = penalty + energy * local_energy(clip, alpha) / (bound**alpha if bound else 1.0)
@@ -844,7 +873,8 @@ def actmax(
             opt.step()
             with torch.no_grad():
                 _keep_valid(params, parameterisation, space, bound, bound_mode, before, opt)
-            history.append(value.detach().cpu().numpy())
+            raw = value if means is None else objective(outputs)  # (N,), as `value` and `natural_values`
+            history.append(raw.detach().cpu().numpy())
         params.requires_grad_(False)
         with torch.no_grad():
             x = space.to_input(parameterisation.to_clip(params))  # (N, 3, T, H, W)
@@ -856,6 +886,7 @@ def actmax(
         value=final.detach(),
         objective=objective,
         natural_means=means,
+        natural_values=natural,
     )
 
 
@@ -884,10 +915,11 @@ def _keep_valid(
         params.copy_(parameterisation.from_clip(valid))
 
 
-def _natural_means(
-    model: nn.Module, taps: FeatureTaps, objective: Objective, clips: torch.Tensor
-) -> dict[Unit, float]:
-    """Each unit's mean |activation| over natural clips (a_hat of eq. 1), from one forward pass."""
+def _natural_responses(
+    model: nn.Module, taps: FeatureTaps, objective: Objective, clips: torch.Tensor, n: int
+) -> tuple[dict[Unit, float], np.ndarray]:
+    """From one forward pass over natural clips: each unit's mean |activation| (a_hat of eq. 1), and the raw
+    objective of each of the ``n`` optimised clips on every natural clip, ``(M, n)``."""
     check_clip(model, clips, "actmax (natural_clips)")
     reference = next(model.parameters(), None)
     if reference is not None:
@@ -903,7 +935,8 @@ def _natural_means(
                 "mean: give clips it responds to, or leave natural_clips out"
             )
         means[unit] = mean
-    return means
+    values = objective.on_each(outputs, n).float().cpu().numpy()  # (M, n)
+    return means, values
 
 
 def _clip_shape(

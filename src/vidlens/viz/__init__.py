@@ -4,7 +4,8 @@ Compute functions elsewhere return arrays; turning them into something to look a
 
 * :mod:`~vidlens.viz.figures`: matplotlib figures built with the object API (``matplotlib.figure.Figure``,
   rendered by Agg when saved; never pyplot, never ``matplotlib.use``), and :func:`save_figure` to write one
-  atomically. Training curves, confusion matrices, t-SNE maps and the reproduction figure live here.
+  atomically. Training curves, confusion matrices, t-SNE maps, the reproduction figure and activation
+  maximisation's objective curve live here.
 * :mod:`~vidlens.viz.tables`: aligned text tables and Markdown tables, as strings.
 * :mod:`~vidlens.viz.overlay`: colour maps on float maps in [0, 1] and heat maps blended onto uint8 frames.
 * :mod:`~vidlens.viz.animation`: GIF and MP4 writers for uint8 clips, and :func:`tile` to lay several
@@ -23,12 +24,14 @@ from vidlens.viz.animation import tile, write_gif, write_mp4
 from vidlens.viz.figures import (
     confusion_figure,
     embedding_figure,
+    objective_curve_figure,
     pointing_game_figure,
     reproduction_figure,
     save_figure,
     training_curves,
 )
 from vidlens.viz.interpretation import (
+    clips_sheet,
     contact_sheet,
     feature_map_grid,
     filter_grid,
@@ -36,12 +39,14 @@ from vidlens.viz.interpretation import (
     overlay_clip,
     rgb_clip,
     save_animation,
+    save_clips,
     save_interpretation,
 )
 from vidlens.viz.overlay import colorize, overlay
 from vidlens.viz.tables import markdown_table, text_table
 
 __all__ = [
+    "clips_sheet",
     "colorize",
     "confusion_figure",
     "contact_sheet",
@@ -50,12 +55,14 @@ __all__ = [
     "filter_grid",
     "filter_norms_figure",
     "markdown_table",
+    "objective_curve_figure",
     "overlay",
     "overlay_clip",
     "pointing_game_figure",
     "reproduction_figure",
     "rgb_clip",
     "save_animation",
+    "save_clips",
     "save_figure",
     "save_interpretation",
     "text_table",

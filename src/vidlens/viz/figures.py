@@ -28,6 +28,7 @@ __all__ = [
     "FIGURE_FORMATS",
     "confusion_figure",
     "embedding_figure",
+    "objective_curve_figure",
     "pointing_game_figure",
     "reproduction_figure",
     "save_figure",
@@ -311,4 +312,49 @@ def pointing_game_figure(
     axes[-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
     if title:
         fig.suptitle(title)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------------
+# Activation maximisation
+# --------------------------------------------------------------------------------------------------------
+
+
+def objective_curve_figure(
+    history: np.ndarray,
+    labels: Sequence[str],
+    *,
+    natural_best: Sequence[float] | None = None,
+    title: str = "",
+) -> Figure:
+    """The objective of activation maximisation step by step, one curve per optimised clip.
+
+    ``history`` is ``(steps, N)`` (:attr:`vidlens.interpret.ActMax.history`), ``labels`` names the N curves
+    (``"chi=10"``, ``"conv5b:7"``). ``natural_best`` (N values: :attr:`~vidlens.interpret.ActMax.natural_best`)
+    draws, dashed in each curve's colour, the most any natural clip drives the same objective: how far
+    beyond real video the synthesised clip goes.
+    """
+    history = np.asarray(history, dtype=float)
+    if history.ndim != 2 or history.shape[0] == 0:
+        raise ValueError(f"history must be (steps, N) with at least one step, got shape {history.shape}")
+    if len(labels) != history.shape[1]:
+        raise ValueError(f"give one label per curve: history has {history.shape[1]}, labels {len(labels)}")
+    if natural_best is not None and len(natural_best) != history.shape[1]:
+        raise ValueError(
+            f"natural_best needs {history.shape[1]} values (one per curve), got {len(natural_best)}"
+        )
+    fig = _new_figure(figsize=(6.4, 3.8), dpi=100, layout="constrained")
+    ax = fig.subplots()
+    steps = np.arange(1, history.shape[0] + 1)
+    for i, label in enumerate(labels):
+        (line,) = ax.plot(steps, history[:, i], label=label)
+        if natural_best is not None:
+            ax.axhline(float(natural_best[i]), color=line.get_color(), linestyle="--", linewidth=1)
+    if natural_best is not None:
+        ax.plot([], [], color="grey", linestyle="--", linewidth=1, label="best natural clip")
+    ax.set(xlabel="step", ylabel="objective (activation)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
     return fig

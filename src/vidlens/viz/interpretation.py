@@ -4,7 +4,8 @@
 building blocks of :mod:`~vidlens.viz.overlay` and :mod:`~vidlens.viz.animation`:
 
 * :func:`contact_sheet`: frames side by side in a figure (a PNG strip), optionally over a second row with
-  a map overlaid, titled with what it shows (model, layer, channel, class);
+  a map overlaid, titled with what it shows (model, layer, channel, class); :func:`clips_sheet`: several
+  clips, one labelled row each (an activation-maximisation sweep over the temporal weight);
 * :func:`overlay_clip`: a clip and its map, the map's colours blended onto the frames (next to them);
 * :func:`rgb_clip`: a signed signal in input space ``(3, T, H, W)`` (a deconvolution, a raw gradient) as a
   clip, zero at mid-grey;
@@ -12,8 +13,8 @@ building blocks of :mod:`~vidlens.viz.overlay` and :mod:`~vidlens.viz.animation`
   clip, each channel normalised on its own;
 * :func:`filter_grid`: first-layer RGB kernels ``(C_out, 3, t, h, w)`` tiled into a clip over ``t``;
   :func:`filter_norms_figure`: a deeper layer's per-filter norms, ``C_out x C_in``;
-* :func:`save_animation`, :func:`save_interpretation`: the ``<stem>.gif``, ``<stem>.mp4`` and ``<stem>.png``
-  of one result, each written atomically.
+* :func:`save_animation`, :func:`save_clips`, :func:`save_interpretation`: the ``<stem>.gif``, ``<stem>.mp4``
+  and ``<stem>.png`` of one result, each written atomically.
 
 Maps to overlay are floats in [0, 1] (normalise them first: values outside are clipped); arrays may be numpy
 or torch.
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "clips_sheet",
     "contact_sheet",
     "feature_map_grid",
     "filter_grid",
@@ -49,6 +51,7 @@ __all__ = [
     "overlay_clip",
     "rgb_clip",
     "save_animation",
+    "save_clips",
     "save_interpretation",
 ]
 
@@ -157,25 +160,61 @@ def contact_sheet(
     with :func:`~vidlens.viz.save_figure`.
     """
     frames = _check_rgb_clip(frames)
-    n_frames, height, width, _ = frames.shape
+    if maps is None:
+        return clips_sheet(
+            [frames], every=every, max_panels=max_panels, title=title, panel_inches=panel_inches
+        )
+    shown = overlay(frames, _numpy(maps), alpha=alpha, cmap=cmap)
+    return clips_sheet(
+        [frames, shown],
+        ["frames", "overlay"],
+        every=every,
+        max_panels=max_panels,
+        title=title,
+        panel_inches=panel_inches,
+    )
+
+
+def clips_sheet(
+    clips: Sequence[np.ndarray],
+    labels: Sequence[str] | None = None,
+    *,
+    every: int | None = None,
+    max_panels: int = 8,
+    title: str = "",
+    panel_inches: float = 1.6,
+) -> Figure:
+    """Several clips of one size, one row each, labelled on the left: the same frames of each, side by side.
+
+    ``clips`` are uint8 ``(T, H, W, 3)`` of the same shape, e.g. one unit's activation-maximisation clips at
+    several temporal weights, slow to fast (Feichtenhofer et al. 2018, figure 3); ``labels`` one per row
+    (``"chi=10"``), drawn when there are two or more rows. Every ``every``-th frame from the first is shown,
+    by default just enough for at most ``max_panels`` panels, each ``panel_inches`` wide at 100 dpi with
+    pixels drawn as blocks. Save with :func:`~vidlens.viz.save_figure`.
+    """
+    clips = [_check_rgb_clip(c, f"clips[{i}]") for i, c in enumerate(clips)]
+    if not clips:
+        raise ValueError("give at least one clip (T, H, W, 3)")
+    if len({c.shape for c in clips}) > 1:
+        raise ValueError(f"the clips of a sheet must have one shape, got {[c.shape for c in clips]}")
+    if labels is not None and len(labels) != len(clips):
+        raise ValueError(f"give one label per clip: {len(clips)} clips, {len(labels)} labels")
+    n_frames, height, width, _ = clips[0].shape
     if max_panels < 1:
         raise ValueError(f"max_panels must be at least 1, got {max_panels}")
     every = math.ceil(n_frames / max_panels) if every is None else every
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
         raise ValueError(f"every must be a positive int (show every k-th frame), got {every!r}")
     shown = list(range(0, n_frames, every))
-    rows = [("frames", frames)]
-    if maps is not None:
-        rows.append(("overlay", overlay(frames, _numpy(maps), alpha=alpha, cmap=cmap)))
 
     panel_h = panel_inches * height / width
     fig = _new_figure(
-        figsize=(panel_inches * len(shown), panel_h * len(rows) + 0.3 + (0.3 if title else 0.0)),
+        figsize=(panel_inches * len(shown), panel_h * len(clips) + 0.3 + (0.3 if title else 0.0)),
         dpi=100,
         layout="constrained",
     )
-    axes = fig.subplots(len(rows), len(shown), squeeze=False)
-    for r, (label, clip) in enumerate(rows):
+    axes = fig.subplots(len(clips), len(shown), squeeze=False)
+    for r, clip in enumerate(clips):
         for c, t in enumerate(shown):
             ax = axes[r, c]
             ax.imshow(clip[t], interpolation="nearest")
@@ -183,8 +222,8 @@ def contact_sheet(
             ax.set_yticks([])
             if r == 0:
                 ax.set_title(f"t={t}", fontsize=8)
-            if c == 0 and len(rows) > 1:
-                ax.set_ylabel(label, fontsize=8)
+            if c == 0 and labels is not None and len(clips) > 1:
+                ax.set_ylabel(labels[r], fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
     return fig
@@ -405,9 +444,29 @@ def save_animation(
     :func:`~vidlens.viz.write_gif`). Each file is written atomically. Returns ``{"gif": path, "mp4": path,
     "png": path}``. For feature maps and filters: ``save_animation(out, stem, feature_map_grid(acts))``.
     """
+    return save_clips(out_dir, stem, [clip], fps=fps, title=title, every=every, colors=colors)
+
+
+def save_clips(
+    out_dir: str | os.PathLike,
+    stem: str,
+    clips: Sequence[np.ndarray],
+    labels: Sequence[str] | None = None,
+    *,
+    fps: float = 8.0,
+    title: str = "",
+    every: int | None = None,
+    cols: int | None = None,
+    colors: int = 128,
+) -> dict[str, Path]:
+    """Several clips of one shape as ``<stem>.gif`` and ``<stem>.mp4`` (tiled side by side, ``cols`` per row,
+    default all in one row: :func:`~vidlens.viz.tile`) and ``<stem>.png`` (a :func:`clips_sheet`, one
+    labelled row per clip), each written atomically. Returns ``{"gif": path, "mp4": path, "png": path}``.
+    For one clip this is :func:`save_animation`."""
     _check_stem(stem)
-    clip = _check_rgb_clip(clip, "clip")
-    return _write_trio(out_dir, stem, clip, contact_sheet(clip, every=every, title=title), fps, colors)
+    clips = [_check_rgb_clip(c, f"clips[{i}]") for i, c in enumerate(clips)]
+    sheet = clips_sheet(clips, labels, every=every, title=title)
+    return _write_trio(out_dir, stem, tile(clips, cols=cols, gap=4), sheet, fps, colors)
 
 
 def save_interpretation(
