@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from vidlens.data.synthetic import DIRECTIONS, MotionConfig, render_motion_video
 from vidlens.metrics import (
     accuracy,
     confusion_matrix,
+    dominant_motion,
     hit_at_k,
     mask_share,
     mask_share_per_frame,
@@ -221,3 +223,46 @@ def test_pointing_energy_errors_say_how_to_fix():
         mask_share(np.full((2, 2, 2), 0.5))
     with pytest.raises(ValueError, match=r"mask must be shaped \(T, H, W\) or \(N, T, H, W\)"):
         mask_share(np.ones((2, 2), bool))
+
+
+# --- the motion of a clip -----------------------------------------------------------------------------------
+
+
+def _drifting_texture(velocity: tuple[float, float], frames: int = 8, size: int = 64) -> np.ndarray:
+    """A smooth random texture translated by ``velocity`` (dy, dx) pixels per frame, sampled bilinearly."""
+    from scipy.ndimage import gaussian_filter, shift
+
+    texture = gaussian_filter(np.random.default_rng(0).random((3 * size, 3 * size)), 1.5)
+    clip = [shift(texture, (velocity[0] * t, velocity[1] * t), order=1, mode="wrap") for t in range(frames)]
+    return np.stack(clip)[:, size : 2 * size, size : 2 * size]  # (T, size, size)
+
+
+@pytest.mark.parametrize("velocity", [(0.0, 2.0), (-1.0, 2.0), (1.5, -0.5), (-3.0, 0.0)])
+def test_dominant_motion_finds_a_translation_to_a_quarter_of_a_pixel(velocity):
+    np.testing.assert_allclose(dominant_motion(_drifting_texture(velocity)), velocity, atol=0.25)
+
+
+def test_dominant_motion_ignores_a_still_background_and_reads_rgb_and_torch():
+    still = _drifting_texture((0.0, 0.0))
+    moving = _drifting_texture((1.0, -2.0))
+    clip = still.copy()
+    clip[:, 16:48, 16:48] = moving[:, 16:48, 16:48]  # a moving window over a still, stronger background
+    rgb = np.repeat((255 * clip / clip.max()).astype(np.uint8)[..., None], 3, axis=-1)  # (T, H, W, 3)
+    np.testing.assert_allclose(dominant_motion(torch.from_numpy(rgb)), (1.0, -2.0), atol=0.3)
+    np.testing.assert_array_equal(dominant_motion(np.repeat(still[:1], 5, axis=0)), (0.0, 0.0))
+
+
+def test_dominant_motion_recovers_the_synthetic_classes_directions():
+    config = MotionConfig(frames=16, height=112, width=112)
+    for label, name in enumerate(config.class_names):
+        for seed in range(4):
+            dy, dx = dominant_motion(render_motion_video(label, seed, config))
+            error = (math.degrees(math.atan2(-dy, dx)) - DIRECTIONS[name] + 180) % 360 - 180
+            assert abs(error) < 30 and math.hypot(dy, dx) > 0.5, (name, seed, dy, dx)
+
+
+def test_dominant_motion_refuses_what_is_not_a_clip():
+    with pytest.raises(ValueError, match="at least 3 frames"):
+        dominant_motion(np.zeros((2, 8, 8)))
+    with pytest.raises(ValueError, match="NaN"):
+        dominant_motion(np.full((4, 8, 8), np.nan))

@@ -11,7 +11,9 @@ interpretation maps against ground-truth masks.
   matrix, and their mean over the classes that have items (UCF101's classes are unbalanced);
 * :func:`pointing_energy`, :func:`pointing_energy_per_frame`: the energy-based pointing game (Wang et al.
   2020), the share of a saliency map's energy that falls on the objects, against its chance level
-  :func:`mask_share`, :func:`mask_share_per_frame` (the objects' share of the frame area).
+  :func:`mask_share`, :func:`mask_share_per_frame` (the objects' share of the frame area);
+* :func:`dominant_motion`: the displacement per frame that phase correlation finds in a clip, to check
+  that a clip synthesised for a motion class moves that way.
 
 Scores are ``(N, C)`` arrays (torch or numpy), labels and predictions ``(N,)`` class indices in ``[0, C)``.
 Maps and masks are ``(T, H, W)`` for one clip or ``(N, T, H, W)`` for a batch (torch or numpy).
@@ -29,6 +31,7 @@ __all__ = [
     "Reduce",
     "accuracy",
     "confusion_matrix",
+    "dominant_motion",
     "hit_at_k",
     "mask_share",
     "mask_share_per_frame",
@@ -330,3 +333,57 @@ def mask_share(mask: torch.Tensor | np.ndarray) -> float:
     """The fraction of a clip's pixels inside ``mask`` ``(T, H, W)``, or its mean over the clips of a batch
     ``(N, T, H, W)``: the chance level of :func:`pointing_energy` (what a map constant on each clip scores)."""
     return float(np.mean(_as_mask(mask).mean(axis=(-3, -2, -1), dtype=np.float64)))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Motion of a clip
+# --------------------------------------------------------------------------------------------------------
+
+
+def dominant_motion(frames: torch.Tensor | np.ndarray) -> np.ndarray:
+    """The displacement ``(dy, dx)`` in pixels per frame that best explains how a clip changes from frame to
+    frame, by phase correlation (Kuglin and Hines 1975): float64 ``(2,)``, rows growing downwards.
+
+    The clip's temporal differences ``D_t = f_{t+1} - f_t`` are correlated, each with the next: whatever
+    stands still cancels out of them exactly (a still background, which would otherwise correlate at zero
+    shift and outvote what moves), while a pattern moving by ``d`` per frame moves its differences by ``d``
+    too. Each pair gives a normalised cross-power spectrum ``G_{t+1} conj(G_t) / |...|``; the spectra of all
+    pairs are summed before the inverse transform, so the clip's common motion wins over any one pair's
+    noise, and the peak is refined to a fraction of a pixel by a parabola through it and its neighbours along
+    each axis (within about a quarter of a pixel: the peak is no parabola). A Hann window keeps the frame borders from looking like an edge. Shifts are found within half
+    the frame size each way. On the synthetic motion videos (speeds of 1-3 pixels per frame) the direction
+    is within 30 degrees of the class's in 100 of 100 videos (tests/test_metrics.py checks 16).
+
+    ``frames`` is uint8 or float RGB ``(T, H, W, 3)`` (averaged to grey) or grey ``(T, H, W)``, at least
+    three frames. A clip without change gives ``(0, 0)``. The direction of motion in the image's usual axes
+    (counter-clockwise from +x, up positive, as :data:`vidlens.data.synthetic.DIRECTIONS`) is
+    ``degrees(atan2(-dy, dx))``.
+    """
+    clip = _as_numpy(frames).astype(np.float64)
+    if clip.ndim == 4 and clip.shape[-1] == 3:
+        clip = clip.mean(axis=-1)  # (T, H, W) grey
+    if clip.ndim != 3 or clip.shape[0] < 3 or min(clip.shape[1:]) < 2:
+        raise ValueError(
+            f"frames must be a clip of at least 3 frames, (T, H, W, 3) RGB or (T, H, W) grey; got {clip.shape}"
+        )
+    if not np.isfinite(clip).all():
+        raise ValueError("frames hold NaN or infinite values")
+    clip = np.diff(clip, axis=0)  # (T - 1, H, W): what changes
+    h, w = clip.shape[1:]
+    window = np.outer(np.hanning(h), np.hanning(w))  # (H, W)
+    spectra = np.fft.rfft2(clip * window)  # (T - 1, H, W // 2 + 1)
+    cross = spectra[1:] * np.conj(spectra[:-1])  # (T - 2, H, W // 2 + 1): difference t -> t + 1
+    cross = (cross / np.maximum(np.abs(cross), 1e-12)).sum(axis=0)
+    surface = np.fft.irfft2(cross, s=(h, w))  # (H, W): peaks at the common shift
+    if not np.abs(surface).max() > 0:
+        return np.zeros(2)
+    peak = np.unravel_index(int(surface.argmax()), surface.shape)
+    shift = []
+    for axis, (p, n) in enumerate(zip(peak, (h, w), strict=True)):
+        before = surface[(p - 1) % n, peak[1]] if axis == 0 else surface[peak[0], (p - 1) % n]
+        after = surface[(p + 1) % n, peak[1]] if axis == 0 else surface[peak[0], (p + 1) % n]
+        curve = before - 2 * surface[peak] + after
+        offset = 0.5 * (before - after) / curve if curve < 0 else 0.0  # the parabola's vertex, |.| <= 0.5
+        signed = p if p <= n // 2 else p - n  # wrap to -n/2..n/2
+        shift.append(signed + offset)
+    return np.asarray(shift, dtype=np.float64)

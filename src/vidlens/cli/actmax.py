@@ -54,7 +54,7 @@ def _channels(text: str, model: _Model) -> list[int]:
 def _objective(args: argparse.Namespace, model: _Model) -> tuple[Objective, str, list[str]]:
     """The objective the options name, its text (for titles and file names) and one label per clip."""
     from vidlens.interpret.actmax import channel, neuron, parse_objective
-    from vidlens.models import list_layers
+    from vidlens.models import list_layers, model_spec
 
     if args.objective is not None:
         if args.layer is not None or args.channel is not None or args.position is not None:
@@ -76,12 +76,12 @@ def _objective(args: argparse.Namespace, model: _Model) -> tuple[Objective, str,
         return parse_objective(args.layer), args.layer, [args.layer]
     channels = _channels(args.channel, model)
     names = getattr(model.net, "class_names", None)
+    spec = model_spec(model.net)
+    logits = args.layer == (spec.classifier if spec is not None and spec.classifier else "fc8")
 
     def label(c: int) -> str:
         where = "" if args.position is None else "@" + ",".join(map(str, args.position))
-        named = (
-            f" ({names[c]})" if names is not None and c < len(names) and args.layer in _LOGIT_LAYERS else ""
-        )
+        named = f" ({names[c]})" if logits and names is not None and c < len(names) else ""  # a class logit
         return f"{args.layer}:{c}{where}{named}"
 
     one = channels if len(channels) > 1 else channels[0]
@@ -94,9 +94,6 @@ def _objective(args: argparse.Namespace, model: _Model) -> tuple[Objective, str,
 
 # The options the summary records as they were given.
 _SETTINGS = ("steps", "lr", "kappa", "alpha", "bound", "energy", "param", "transforms", "optimizer", "seed")
-
-# Layers whose channels are class logits in vidlens' own models (titles add the class name).
-_LOGIT_LAYERS = ("fc8", "fc", "logits", "classifier")
 
 
 def _natural_source(args: argparse.Namespace) -> Path | None:
