@@ -349,9 +349,9 @@ def dominant_motion(frames: torch.Tensor | np.ndarray) -> np.ndarray:
     shift and outvote what moves), while a pattern moving by ``d`` per frame moves its differences by ``d``
     too. Each pair gives a normalised cross-power spectrum ``G_{t+1} conj(G_t) / |...|``; the spectra of all
     pairs are summed before the inverse transform, so the clip's common motion wins over any one pair's
-    noise, and the peak is refined to a fraction of a pixel by a parabola through it and its neighbours along
-    each axis (within about a quarter of a pixel: the peak is no parabola). A Hann window keeps the frame borders from looking like an edge. Shifts are found within half
-    the frame size each way. On the synthetic motion videos (speeds of 1-3 pixels per frame) the direction
+    noise, and the peak is refined by a parabola through it and its neighbours along each axis (to about a
+    quarter of a pixel: the peak is no parabola). A Hann window keeps the frame borders from looking like an
+    edge. Shifts are found within half the frame size each way. On the synthetic motion videos (speeds of 1-3 pixels per frame) the direction
     is within 30 degrees of the class's in 100 of 100 videos (tests/test_metrics.py checks 16).
 
     ``frames`` is uint8 or float RGB ``(T, H, W, 3)`` (averaged to grey) or grey ``(T, H, W)``, at least
