@@ -30,10 +30,11 @@ from vidlens.cli.interpret import _add_output_options, _load, _Model, _prepare_c
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
 
     from vidlens.interpret.actmax import ActMax, Objective
 
-__all__ = ["register"]
+__all__ = ["natural_clips", "register"]
 
 
 def _channels(text: str, model: _Model) -> list[int]:
@@ -111,9 +112,10 @@ def _natural_source(args: argparse.Namespace) -> Path | None:
     return data if data.exists() else None
 
 
-def _natural_clips(source: Path, model: _Model, count: int, clip_len: int) -> tuple[torch.Tensor, list[Path]]:
+def natural_clips(source: Path, net: nn.Module, count: int, clip_len: int) -> tuple[torch.Tensor, list[Path]]:
     """Up to ``count`` clips from the middle of videos spread evenly over ``source`` (a video or a folder,
-    searched recursively), prepared as the model's preset says: ``(M, 3, T, H, W)``."""
+    searched recursively, so that a dataset's classes all take part), prepared as ``net``'s preset says:
+    ``(M, 3, T, H, W)`` on the CPU, and the videos they came from."""
     import numpy as np
     import torch
 
@@ -128,12 +130,12 @@ def _natural_clips(source: Path, model: _Model, count: int, clip_len: int) -> tu
         raise FileNotFoundError(f"--natural {source} holds no videos; give a video, a folder, or 'none'")
     picks = sorted({int(i) for i in np.linspace(0, len(videos) - 1, min(count, len(videos))).round()})
     chosen = [videos[i] for i in picks]
-    preset = resolve_preset(model.net)
+    preset = resolve_preset(net)
     clips = []
     for video in chosen:
         start = max(0, (count_frames(video) - clip_len) // 2)
         clips.append(_prepare_clip(video, start, clip_len, preset)[1])
-    return torch.cat(clips).to(model.device), chosen  # (M, 3, T, H, W)
+    return torch.cat(clips), chosen  # (M, 3, T, H, W)
 
 
 def _floats(text: str) -> list[float]:
@@ -177,7 +179,8 @@ def cmd_actmax(args: argparse.Namespace) -> int:
         shape = args.shape or (tuple(spec.input_shape[1:]) if spec is not None else (16, 112, 112))
         natural, natural_videos, source = None, [], _natural_source(args)
         if source is not None:
-            natural, natural_videos = _natural_clips(source, model, args.natural_clips, shape[0])
+            natural, natural_videos = natural_clips(source, model.net, args.natural_clips, shape[0])
+            natural = natural.to(model.device)
             if args.shape is None:
                 shape = tuple(natural.shape[2:])
         chis = args.chi_sweep or [args.chi]

@@ -1,0 +1,142 @@
+"""Does activation maximisation find the motion? Synthesise each class's clip and measure which way it moves.
+
+On the synthetic motion data a class *is* a direction (MoveRight, MoveUp, ...), and no single frame carries
+it. For each trained model (``vidlens reproduce`` runs), ``vidlens.interpret.actmax`` maximises every class
+logit from noise with its defaults (one batch, one clip per class); :func:`vidlens.metrics.dominant_motion`
+then measures the synthesised clip's displacement per frame by phase correlation of its temporal
+differences. A class counts as *recovered* when the clip moves at least ``--min-speed`` pixels per frame and
+the class direction nearest to its direction of motion is its own (within 45 degrees for four classes).
+
+A net that encodes motion should move each class's clip its class's way; a single-frame net cannot encode
+it, so its clips should not (still, or moving any way). Writes a Markdown table, the measurements as JSON,
+and a contact sheet of every model's clips (``--out``).
+
+    python benchmarks/actmax_directions.py RUN [RUN ...] --out benchmarks/results/actmax_directions
+    python benchmarks/actmax_directions.py /tmp/r/fusion/*_seed0 --steps 64   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_info, table
+from vidlens.cli.actmax import natural_clips
+from vidlens.data.synthetic import DIRECTIONS
+from vidlens.interpret import actmax, channel
+from vidlens.metrics import dominant_motion
+from vidlens.models import load_model, model_spec
+from vidlens.runs import load_config
+from vidlens.viz import clips_sheet, save_clips, save_figure
+
+
+def angle_error(a: float, b: float) -> float:
+    """The difference between two directions in degrees, in [-180, 180)."""
+    return (a - b + 180) % 360 - 180
+
+
+def measure(run: Path, args: argparse.Namespace) -> tuple[list[dict], np.ndarray, str]:
+    """Every class of ``run``'s model: its synthesised clip's motion against its direction."""
+    model = load_model(None, run=run).eval()
+    config, classes = load_config(run)
+    spec = model_spec(model)
+    logits = spec.classifier if spec is not None and spec.classifier else "fc8"
+    natural = None
+    if Path(config.data).exists():  # the run's own data: how far beyond real clips the logits go
+        shape = spec.input_shape if spec is not None else (3, 16, 112, 112)
+        natural, _ = natural_clips(Path(config.data), model, args.natural_clips, shape[1])
+    t0 = time.perf_counter()
+    result = actmax(model, channel(logits, range(len(classes))), steps=args.steps, natural_clips=natural,
+                    seed=args.seed, progress=not args.quiet)  # fmt: skip
+    seconds = time.perf_counter() - t0
+    rows = []
+    for i, name in enumerate(classes):
+        dy, dx = dominant_motion(result.frames[i])
+        speed, angle = math.hypot(dy, dx), math.degrees(math.atan2(-dy, dx))
+        nearest = min(classes, key=lambda c: abs(angle_error(angle, DIRECTIONS[c])))
+        rows.append({
+            "model": config.model, "run": str(run), "class": name, "dy": dy, "dx": dx, "speed": speed,
+            "angle": angle, "class_angle": DIRECTIONS[name], "error": angle_error(angle, DIRECTIONS[name]),
+            "recovered": bool(speed >= args.min_speed and nearest == name), "logit": float(result.value[i]),
+            "natural_best": None if result.natural_best is None else float(result.natural_best[i]),
+            "seconds": seconds,
+        })  # fmt: skip
+    return rows, result.frames, config.model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="training runs on the synthetic motion data")
+    parser.add_argument("--steps", type=int, default=256, help="actmax steps (default 256, the API's)")
+    parser.add_argument("--seed", type=int, default=0, help="actmax seed (default 0)")
+    parser.add_argument("--min-speed", type=float, default=0.5, help="pixels per frame to count as motion")
+    parser.add_argument("--natural-clips", type=int, default=16, help="natural clips from the run's data")
+    parser.add_argument("--out", type=Path, help="folder for directions.json, .md and .png")
+    parser.add_argument("--gifs", action="store_true", help="also a GIF, MP4 and PNG per model (large)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args()
+
+    all_rows, sheets = [], []
+    for run in args.runs:
+        rows, frames, model = measure(run, args)
+        all_rows += rows
+        sheets.append((f"{model} ({run.name})", frames, [r["class"] for r in rows]))
+        hits = sum(r["recovered"] for r in rows)
+        print(
+            f"{run.name}: {hits}/{len(rows)} directions recovered in {rows[0]['seconds']:.0f} s", flush=True
+        )
+
+    header = [
+        "model",
+        "run",
+        "class",
+        "motion (px/frame)",
+        "direction",
+        "error",
+        "recovered",
+        "logit",
+        "best natural",
+    ]
+    lines = [
+        [r["model"], Path(r["run"]).name, r["class"], f"{r['speed']:.2f}", f"{r['angle']:.0f} deg",
+         f"{r['error']:+.0f} deg", "yes" if r["recovered"] else "no", f"{r['logit']:.1f}",
+         "" if r["natural_best"] is None else f"{r['natural_best']:.1f}"]
+        for r in all_rows
+    ]  # fmt: skip
+    print(table(header, lines))
+    by_model: dict[str, list[bool]] = {}
+    for r in all_rows:
+        by_model.setdefault(r["model"], []).append(r["recovered"])
+    summary = [[m, f"{sum(v)}/{len(v)}"] for m, v in by_model.items()]
+    print(table(["model", "directions recovered"], summary))
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        payload = {"settings": vars(args) | {"runs": [str(r) for r in args.runs], "out": str(args.out)},
+                   "rows": all_rows, "machine": machine_info()}  # fmt: skip
+        (args.out / "directions.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        (args.out / "directions.md").write_text(
+            table(header, lines, markdown=True)
+            + "\n\n"
+            + table(["model", "recovered"], summary, markdown=True)
+            + "\n"
+        )
+        clips = [clip for _, frames, _ in sheets for clip in frames]
+        labels = [f"{name}: {c}" for name, _, classes in sheets for c in classes]
+        title = f"each class logit maximised ({args.steps} steps, actmax defaults): frames 0, 5, 10, 15"
+        figure = clips_sheet(clips, labels, every=5, title=title, panel_inches=1.3)
+        save_figure(figure, args.out / "directions.png")
+        for name, frames, classes in sheets if args.gifs else ():  # one GIF per model, classes side by side
+            save_clips(
+                args.out, Path(name.split("(")[1].rstrip(")")).name, list(frames), classes, fps=8, title=name
+            )
+
+
+if __name__ == "__main__":
+    main()
