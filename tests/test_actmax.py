@@ -299,6 +299,20 @@ def test_transforms_shift_without_wrap_around():
         torch.testing.assert_close(out, expected, atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("zoom", [0.75, 1.25])
+def test_transforms_zoom_about_the_centre_and_pad_with_the_mean(zoom):
+    clip = torch.zeros(1, 3, 2, 16, 16)
+    clip[..., 4:12, 4:12] = 1.0  # a centred 8 x 8 square
+    out = Transforms(jitter=0, scale=(zoom, zoom), time_shift=0)(clip, torch.Generator().manual_seed(0))
+    assert out.shape == clip.shape
+    inside = out[0, 0, 0] > 0.5
+    rows, cols = inside.any(dim=1).nonzero().flatten(), inside.any(dim=0).nonzero().flatten()
+    assert len(rows) == len(cols) == round(8 * zoom)  # the square scaled by the zoom ...
+    assert rows[0] + rows[-1] == cols[0] + cols[-1] == 15  # ... about the centre
+    if zoom < 1:
+        assert out[..., 0, :].abs().max() == 0 and out[..., :, -1].abs().max() == 0  # the mean moved in
+
+
 # --- objectives ---------------------------------------------------------------------------------------------
 
 

@@ -656,9 +656,11 @@ class Transforms:
     positions (Lucent's ``transform.jitter`` and ``random_scale``; Mordvintsev et al.'s "transformation
     robustness"), with one more for video: a shift in time.
 
-    One draw per step, the same for every clip of the batch, from the seeded generator :func:`actmax` passes;
-    all three are one trilinear resampling (``grid_sample``). What moves in from outside the clip is the mean
-    colour (zero padding of the centred clip), never the opposite border (no wrap-around).
+    One draw per step, the same for every clip of the batch, from the seeded generator :func:`actmax` passes:
+    a bilinear zoom of every frame about its centre to a whole number of pixels, then whole-pixel and
+    whole-frame shifts. What moves in from outside the clip is the mean colour (zero padding of the centred
+    clip), never the opposite border (no wrap-around). (A trilinear ``grid_sample``, which would zoom by
+    fractions of a pixel, costs 3-4 times as much, forward and backward, on a 16 x 112 x 112 clip.)
     """
 
     jitter: int = 2  # spatial shift, up to this many pixels each way in x and in y
@@ -681,18 +683,16 @@ class Transforms:
         dt = int(torch.randint(-self.time_shift, self.time_shift + 1, (1,), generator=generator))
         low, high = self.scale
         zoom = low + (high - low) * float(torch.rand((), generator=generator, dtype=torch.float64))
-        # Output voxel o reads input o / zoom - shift, in grid_sample's [-1, 1] coordinates (x, y, t).
-        theta = torch.tensor(
-            [
-                [1 / zoom, 0, 0, -2 * dx / w],
-                [0, 1 / zoom, 0, -2 * dy / h],
-                [0, 0, 1, -2 * dt / t],
-            ],
-            dtype=clip.dtype,
-            device=clip.device,
-        ).expand(n, 3, 4)
-        grid = F.affine_grid(theta, list(clip.shape), align_corners=False)  # (N, T, H, W, 3)
-        return F.grid_sample(clip, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        zh, zw = max(1, round(h * zoom)), max(1, round(w * zoom))  # the zoomed frame size, whole pixels
+        if (zh, zw) != (h, w):  # bilinear, frame by frame (time is not resampled)
+            frames = clip.reshape(n, -1, h, w)  # (N, C * T, H, W)
+            clip = F.interpolate(frames, size=(zh, zw), mode="bilinear", align_corners=False)
+            clip = clip.reshape(n, -1, t, zh, zw)  # (N, C, T, zH, zW)
+        # Output (t, y, x) reads the zoomed clip at (t - dt, y + top - dy, x + left - dx), centred, and 0
+        # (the mean colour) beyond its borders: one pad, whose negative parts crop.
+        top, left = (zh - h) // 2, (zw - w) // 2
+        y0, x0 = dy - top, dx - left
+        return F.pad(clip, (x0, w - zw - x0, y0, h - zh - y0, dt, -dt))  # (N, C, T, H, W)
 
 
 # --- the loop -----------------------------------------------------------------------------------------------
