@@ -8,6 +8,7 @@ at most 256 colours (a third of the size).
 
     nice -n 19 python docs/make_images.py   # ~10 min on 2 idle cores, mostly training; build/docs/ keeps the rest
     python docs/make_images.py --weights build/docs/c3d_depth3.pt   # reuse the trained weights
+    python docs/make_images.py --weights build/docs/c3d_depth3.pt --only actmax.png   # one picture
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ PICTURES = {
                          "gradcam-time_conv5_{cls}_f0.png"),
     "occlusion.png": (["occlusion", "{video}", "--target", "{cls}", "--window", "4", "24", "24", "--stride", "2",
                        "12", "12", "--quiet"], "occlusion_{cls}_f0.png"),
+    "actmax.png": (["actmax", "--natural", "{video}", "--layer", "fc8", "--channel", "{cls}", "--chi-sweep",
+                    "10,5,1,0", "--quiet"], "actmax_fc8-{label}_chi-sweep.png"),
 }  # fmt: skip
 MAX_BYTES = 150_000
 
@@ -73,6 +76,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("build/docs"), help="(default build/docs)")
     parser.add_argument("--label", type=int, default=2, help="class of the video (default 2, MoveRight)")
     parser.add_argument("--seed", type=int, default=3, help="seed of the video (default 3)")
+    parser.add_argument("--only", nargs="+", choices=list(PICTURES), help="make these pictures only")
     args = parser.parse_args()
     work, images = args.work, ROOT / "docs" / "images"
     work.mkdir(parents=True, exist_ok=True)
@@ -95,12 +99,14 @@ def main() -> None:
     images.mkdir(exist_ok=True)
     cls = classes[args.label]
     for name, (command, sheet) in PICTURES.items():
+        if args.only and name not in args.only:
+            continue
         argv = [a.format(video=video, cls=cls) for a in command] + [*ARCH, "--weights", str(weights)]
         argv += ["--out", str(out)] + (["--every", "5"] if "{video}" in command else [])  # 4 of 16 frames
         print(f"$ vidlens {shlex.join(argv)}", flush=True)
         if vidlens(argv) != 0:
             raise SystemExit(f"vidlens {command[0]} failed")
-        target = palette_png(out / sheet.format(cls=cls), images / name)
+        target = palette_png(out / sheet.format(cls=cls, label=args.label), images / name)
         size = target.stat().st_size
         print(f"-> {target.relative_to(ROOT)} ({size / 1000:.0f} kB)")
         if size > MAX_BYTES:
