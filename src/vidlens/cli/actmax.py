@@ -20,6 +20,7 @@ training data of ``--run`` when it is still there.
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -284,7 +285,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "actmax",
         help="activation maximisation: the clip a unit likes best (Feichtenhofer et al. 2018)",
-        description=__doc__.split("\n\n", 1)[1].replace("``", "'"),
+        description=re.sub(r":\w+:`([^`]+)`", r"\1", __doc__.split("\n\n", 1)[1]).replace("``", "'"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_model_options(p)
