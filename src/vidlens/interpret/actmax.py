@@ -848,8 +848,6 @@ def actmax(
     voxels = math.prod(clip_shape[2:])
 
     with FeatureTaps(model, objective.layers) as taps, input_gradients_only(model), torch.enable_grad():
-        with torch.no_grad():  # check the objective against the layers before any step
-            objective.check(taps.run(space.to_input(parameterisation.to_clip(params))), clip_shape[0])
         means, natural = (None, None)
         if natural_clips is not None:
             means, natural = _natural_responses(model, taps, objective, natural_clips, clip_shape[0])
