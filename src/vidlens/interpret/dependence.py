@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -99,12 +100,13 @@ def _collect(
     ):
         raise ValueError(f"positions is 'mean' or a number of positions >= 1 per clip, got {positions!r}")
     device = _model_device(model)
-    rng = np.random.default_rng(seed)
+    # One generator per layer, keyed by its name: a layer gets the same positions whatever else is asked.
+    rngs = {layer: np.random.default_rng([seed, zlib.crc32(layer.encode())]) for layer in layers}
     parts: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
     for batch in tqdm(batches, desc=desc, unit="batch", total=total, disable=not progress):
         outputs = extract(model, batch.to(device), list(layers))
         for layer in layers:
-            parts[layer].append(_samples(outputs[layer], positions, rng, layer))
+            parts[layer].append(_samples(outputs[layer], positions, rngs[layer], layer))
     if not all(parts.values()):
         raise ValueError("no clips: give at least one clip shaped (3, T, H, W)")
     return {layer: torch.cat(chunks).numpy() for layer, chunks in parts.items()}
