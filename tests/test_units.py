@@ -130,6 +130,16 @@ def test_the_score_is_bounded_and_silent_units_are_nan():
         responses.score("reverse")
 
 
+def test_nearly_silent_units_are_unresponsive():
+    original = np.array([[1.0, 1e-4], [2.0, 0.0]])  # unit 1: a ten-thousandth of unit 0
+    destroyed = np.array([[1.0, 0.0], [2.0, 1e-4]])
+    responses = TemporalResponses(original, destroyed, destroyed)
+    np.testing.assert_allclose(responses.score("shuffle"), [0.0, np.nan])
+    np.testing.assert_allclose(responses.score("shuffle", min_response=0.0), [0.0, 1.0])
+    with pytest.raises(ValueError, match="min_response is a fraction"):
+        responses.score(min_response=1.5)
+
+
 def test_held_frames_and_layers(dots):
     model = create_model("c3d_depth3", num_classes=4, width=2, norm="batch").eval()
     clips = moving_dots([0.0, 135.0], 1.0, frames=16, size=16, model=model)
@@ -282,16 +292,36 @@ def test_tuning_read_from_responses():
     np.testing.assert_array_equal(tuning.tuning_curve[0], [1.0, 2.0, 6.0, 2.0])
     assert tuning.preferred_direction[1] == 90.0 and tuning.dsi[1] == 0.0 and tuning.preferred_speed[1] == 3.0
     assert np.isnan(tuning.dsi[2]) and np.isnan(tuning.preferred_speed[2])
+    faint = responses.copy()
+    faint[1] *= 1e-3  # below 1% of unit 0's best: unresponsive, unless min_response allows it
+    assert np.isnan(DirectionTuning.from_responses(faint, directions, [1.0, 3.0], ["g"]).dsi[1])
+    assert DirectionTuning.from_responses(faint, directions, [1.0, 3.0], ["g"], min_response=0).dsi[1] == 0.0
     with pytest.raises(ValueError, match="90 degrees have none"):
         DirectionTuning.from_responses(np.zeros((1, 3, 1, 1)), [0.0, 90.0, 180.0], [1.0], ["g"])
     with pytest.raises(ValueError, match="even number"):
         direction_tuning(HandBuilt(gabor(0.0)), "relu", directions=7, **TUNING)
+    with pytest.raises(ValueError, match="phases is a number"):
+        direction_tuning(HandBuilt(gabor(0.0)), "relu", phases=0, **TUNING)
     with pytest.raises(ValueError, match="'grating', 'dots' or 'both'"):
         direction_tuning(HandBuilt(gabor(0.0)), "relu", stimulus="plaid", **TUNING)
     with pytest.raises(ValueError, match="aliases"):
         direction_tuning(
             HandBuilt(gabor(0.0)), "relu", speeds=(1.0, 4.0), spatial_frequencies=(0.2,), size=32
         )
+
+
+def test_single_frame_has_no_direction_selective_units():
+    """A model that sees one frame cannot tell which way things move: averaged over the stimuli's phases,
+    opposite directions show it the same frames. A 3D net, even with random weights, can."""
+    kwargs = {"speeds": (1.0, 2.0), "spatial_frequencies": (0.08,), "stimulus": "both", "frames": 16}
+    torch.manual_seed(0)
+    single = create_model("single_frame", num_classes=4, width=4).eval()
+    for tuning in direction_tuning_by_layer(single, unit_layers(single), **kwargs).values():
+        assert np.nanmax(tuning.dsi) < 0.3, tuning.layer
+    torch.manual_seed(0)
+    c3d = create_model("c3d_depth3", num_classes=4, width=2).eval()
+    tunings = direction_tuning_by_layer(c3d, unit_layers(c3d), size=32, **kwargs)
+    assert max(np.nanmax(t.dsi) for t in tunings.values()) > 0.4
 
 
 def test_a_registry_model_and_a_users_own():

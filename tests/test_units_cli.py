@@ -25,8 +25,9 @@ from vidlens.video import write_video
 CLASSES = MotionConfig(num_classes=4).class_names
 CONVS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 PNG = b"\x89PNG\r\n\x1a\n"
-# Cheap tuning: 4 directions, 2 speeds, 1 frequency.
-FAST_TUNING = ["--directions", "4", "--speeds", "1,2", "--frequencies", "0.08", "--stimulus", "grating"]
+# Cheap tuning: 4 directions, 2 speeds, 1 frequency, 1 phase.
+FAST_TUNING = ["--directions", "4", "--speeds", "1,2", "--frequencies", "0.08", "--stimulus", "grating",
+               "--phases", "1"]  # fmt: skip
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -184,17 +185,9 @@ def test_units_writes_tables_and_pictures(videos, model_args, tmp_path, capsys):
 
 def test_units_without_clips_measures_tuning_only(model_args, tmp_path, capsys):
     status, files, _, err = run(
-        capsys,
-        "units",
-        *model_args,
-        "--no-temporal",
-        *FAST_TUNING,
-        "--stimulus",
-        "dots",
-        "--out",
-        tmp_path,
-        "--quiet",
-    )
+        capsys, "units", *model_args, "--no-temporal", *FAST_TUNING, "--stimulus", "dots", "--polar-units", "2",
+        "--out", tmp_path, "--quiet",
+    )  # fmt: skip
     assert status == 0, err
     assert "temporal_sensitivity.png" not in files
     layers = read_csv(files["units_layers.csv"])

@@ -382,20 +382,20 @@ def cmd_units(args: argparse.Namespace) -> int:
             )  # fmt: skip
         tuning = direction_tuning_by_layer(
             model.net, layers, directions=args.directions, speeds=args.speeds, spatial_frequencies=args.frequencies,
-            stimulus=args.stimulus, frames=shape[0], size=shape[1:], seed=args.seed, batch_size=args.batch_size,
-            progress=not args.quiet,
+            stimulus=args.stimulus, frames=shape[0], size=shape[1:], phases=args.phases,
+            min_response=args.min_response, seed=args.seed, batch_size=args.batch_size, progress=not args.quiet,
         )  # fmt: skip
         seconds = time.perf_counter() - started
 
     out = _out(args, model)
     nan = float("nan")
-    scores = {layer: r.score() for layer, r in temporal.items()}
+    scores = {layer: r.score(min_response=args.min_response) for layer, r in temporal.items()}
     unit_rows, layer_rows = [], []
     for layer in layers:
         t = tuning[layer]
-        parts = (
-            (temporal[layer].score("shuffle"), temporal[layer].score("repeat")) if layer in temporal else None
-        )
+        parts = None
+        if layer in temporal:
+            parts = [temporal[layer].score(d, args.min_response) for d in ("shuffle", "repeat")]
         for c in range(t.n_units):
             k = int(t.preferred_stimulus[c])
             unit_rows.append(
@@ -406,11 +406,11 @@ def cmd_units(args: argparse.Namespace) -> int:
                    round(float(t.speed_selectivity[c]), 4), t.stimuli[k] if k >= 0 else ""]
             )  # fmt: skip
         score = scores.get(layer, np.full(t.n_units, np.nan))
-        silent = int(np.isnan(t.dsi).sum())
+        unresponsive = int(np.isnan(t.dsi).sum())
         layer_rows.append(
             [layer, t.n_units, float(np.nanmean(score)) if np.isfinite(score).any() else nan,
              _share(score, 0.5), _median(t.dsi), _share(t.dsi, args.dsi_threshold), _median(t.preferred_speed),
-             _median(t.speed_selectivity), silent]
+             _median(t.speed_selectivity), unresponsive]
         )  # fmt: skip
     means = np.array([row[2] for row in layer_rows])
     order = np.argsort(np.where(np.isnan(means), -np.inf, -means), kind="stable")
@@ -423,12 +423,13 @@ def cmd_units(args: argparse.Namespace) -> int:
     written = [_write_csv(out / "units.csv", unit_header, unit_rows)]
     layer_header = ["layer", "units", "temporal_sensitivity", "temporal_rank", "time_sensitive_fraction",
                     "dsi_median", "direction_selective_fraction", "preferred_speed_median",
-                    "speed_selectivity_median", "silent_units"]  # fmt: skip
+                    "speed_selectivity_median", "unresponsive_units"]  # fmt: skip
     written.append(
         _write_csv(out / "units_layers.csv", layer_header, [[_round(v) for v in row] for row in layer_rows])
     )
     md_header = ["layer", "units", "temporal sensitivity", "rank", "time-sensitive", "median DSI",
-                 f"DSI > {args.dsi_threshold:g}", "median preferred speed", "median speed selectivity", "silent"]  # fmt: skip
+                 f"DSI > {args.dsi_threshold:g}", "median preferred speed", "median speed selectivity",
+                 "unresponsive"]  # fmt: skip
     table = [
         [row[0], str(row[1]), _fmt(row[2]), str(row[3]) or "-", _fmt(row[4], percent=True), _fmt(row[5]),
          _fmt(row[6], percent=True), _fmt(row[7], 1), _fmt(row[8]), str(row[9])]
@@ -553,6 +554,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--shape", type=_ints(3), metavar="T,H,W", help="stimulus size (default: the model's input)"
     )
+    g.add_argument(
+        "--phases", type=int, default=4, help="phases (dot fields) averaged per stimulus (default 4)"
+    )
     g.add_argument("--dsi-threshold", type=float, default=0.5, help="direction-selective: DSI above (0.5)")
     g.add_argument("--polar-units", type=int, default=12, help="units per layer in tuning_<layer>.png (12)")
+    p.add_argument("--min-response", type=float, default=0.01,
+                   help="units below this fraction of the layer's strongest response are unresponsive (0.01)")  # fmt: skip
     p.set_defaults(func=cmd_units)

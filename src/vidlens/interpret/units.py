@@ -91,12 +91,22 @@ def unit_layers(model: nn.Module, shape: Sequence[int] | None = None) -> list[st
 # --------------------------------------------------------------------------------------------------------
 
 
-def _ratio(original: np.ndarray, destroyed: np.ndarray) -> np.ndarray:
-    """``sum_n |r - d| / sum_n (|r| + |d|)`` per unit, in [0, 1]; NaN where both are silent."""
+def _check_min_response(min_response: float) -> None:
+    if not 0.0 <= min_response < 1.0:
+        raise ValueError(
+            f"min_response is a fraction of the layer's strongest response in [0, 1), got {min_response}; "
+            "0 keeps every unit that responds at all"
+        )
+
+
+def _ratio(original: np.ndarray, destroyed: np.ndarray, min_response: float) -> np.ndarray:
+    """``sum_n |r - d| / sum_n (|r| + |d|)`` per unit, in [0, 1]; NaN for unresponsive units."""
+    _check_min_response(min_response)
     top = np.abs(original - destroyed).sum(axis=0)  # (C,)
     bottom = np.abs(original).sum(axis=0) + np.abs(destroyed).sum(axis=0)
+    responsive = (bottom > 0) & (bottom >= min_response * bottom.max(initial=0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1.0), np.nan)
+        return np.where(responsive, top / np.where(responsive, bottom, 1.0), np.nan)
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,23 +121,27 @@ class TemporalResponses:
     It is 0 when the destruction changes nothing (time does not matter to the unit), 1 when the unit
     answers only one of the two (e.g. it is silent on static clips), and in [0, 1] always (|r - d| <=
     |r| + |d|); it is the modulation index neuroscience uses, like the DSI, and reads best on rectified
-    units (taps after a ReLU). NaN for a unit silent on both (no response, no score).
+    units (taps after a ReLU). NaN for an unresponsive unit: one silent on both, or whose ``sum_n (|r_n| +
+    |d_n|)`` is below ``min_response`` times the layer's largest (a nearly silent unit, stirred only at the
+    clips' borders, would otherwise score at random).
     """
 
     original: np.ndarray  # (N, C): responses to the clips as they are
     shuffled: np.ndarray  # (N, C): to the clips with their frames in a random order (never the identity)
     repeated: np.ndarray  # (N, C): to clips of one frame held for the whole clip, averaged over held frames
 
-    def score(self, destroy: Literal["both", "shuffle", "repeat"] = "both") -> np.ndarray:
+    def score(
+        self, destroy: Literal["both", "shuffle", "repeat"] = "both", min_response: float = 0.01
+    ) -> np.ndarray:
         """Temporal sensitivity per unit, ``(C,)``: ``S_shuffle``, ``S_repeat`` or ``"both"``, their mean
         (the one that is defined where the other is NaN)."""
         if destroy == "shuffle":
-            return _ratio(self.original, self.shuffled)
+            return _ratio(self.original, self.shuffled, min_response)
         if destroy == "repeat":
-            return _ratio(self.original, self.repeated)
+            return _ratio(self.original, self.repeated, min_response)
         if destroy != "both":
             raise ValueError(f"destroy must be 'both', 'shuffle' or 'repeat', got {destroy!r}")
-        parts = np.stack([self.score("shuffle"), self.score("repeat")])  # (2, C)
+        parts = np.stack([self.score("shuffle", min_response), self.score("repeat", min_response)])  # (2, C)
         counts = np.isfinite(parts).sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(counts > 0, np.nansum(parts, axis=0) / np.maximum(counts, 1), np.nan)
@@ -212,21 +226,23 @@ def temporal_sensitivity(
     *,
     destroy: Literal["both", "shuffle", "repeat"] = "both",
     held_frames: int | None = None,
+    min_response: float = 0.01,
     seed: int = 0,
     batch_size: int = 16,
     progress: bool = False,
 ) -> np.ndarray:
     """How much time matters to each unit of ``layer``: float64 ``(C,)`` in [0, 1], 0 when it does not
-    (NaN for a unit silent on every clip).
+    (NaN for a unit that does not respond: silent, or below ``min_response`` times the layer's strongest).
 
     The mean of the shuffled-frames and held-frame scores (``destroy="both"``), or one of them; see
     :class:`TemporalResponses` for the score and :func:`temporal_responses` for the clips with time
     destroyed. ``clips`` is model input ``(N, 3, T, H, W)``.
     """
+    _check_min_response(min_response)
     responses = temporal_responses(
         model, clips, [layer], held_frames=held_frames, seed=seed, batch_size=batch_size, progress=progress
     )[layer]
-    return responses.score(destroy)
+    return responses.score(destroy, min_response)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -393,7 +409,10 @@ class DirectionTuning:
     - speed selectivity ``= (R_max - R_min) / (R_max + R_min)`` over speeds at the preferred direction and
       best stimulus (clipped at 0): 0 for a speed-invariant unit; NaN with a single speed.
 
-    A unit that never responds above 0 has NaN for all of them (and -1 as its stimulus).
+    A unit that does not respond, whose best response is 0 or below ``min_response`` times the largest
+    best response of the layer (:meth:`from_responses`), has NaN for all of them and -1 as its stimulus:
+    a nearly silent unit, stirred only where the stimulus meets the frame's border, would otherwise get a
+    DSI at random.
     """
 
     layer: str
@@ -420,9 +439,12 @@ class DirectionTuning:
         speeds: Sequence[float] | np.ndarray,
         stimuli: Sequence[str],
         layer: str = "",
+        min_response: float = 0.01,
     ) -> DirectionTuning:
         """Tuning from measured responses ``(C, D, S, K)`` (what :func:`direction_tuning` does after its
-        forward passes): every direction's opposite must be among ``directions``."""
+        forward passes): every direction's opposite must be among ``directions``; units whose best response
+        is below ``min_response`` times the layer's largest count as unresponsive."""
+        _check_min_response(min_response)
         r = np.asarray(responses, dtype=np.float64)
         directions = _directions(directions)
         speeds = np.asarray(speeds, dtype=np.float64)
@@ -440,7 +462,7 @@ class DirectionTuning:
         p = curve.argmax(axis=1)  # (C,)
         opposite = _opposites(directions)[p]
         r_pref, r_opp = rate[units, p, s_best, k_best], rate[units, opposite, s_best, k_best]
-        silent = r_pref <= 0
+        silent = (r_pref <= 0) | (r_pref < min_response * r_pref.max(initial=0.0))
         with np.errstate(invalid="ignore", divide="ignore"):
             dsi = (r_pref - r_opp) / (r_pref + r_opp)
             over_speeds = rate[units, p, :, k_best]  # (C, S)
@@ -501,6 +523,8 @@ def direction_tuning_by_layer(
     contrast: float = 1.0,
     dot_density: float = 0.05,
     dot_size: float = 1.0,
+    phases: int = 4,
+    min_response: float = 0.01,
     seed: int = 0,
     batch_size: int = 16,
     progress: bool = False,
@@ -522,13 +546,19 @@ def direction_tuning_by_layer(
             conditions.append((f"grating {f:g} c/px", float(f)))
     if stimulus in ("dots", "both"):
         conditions.append(("dots", None))
+    if isinstance(phases, bool) or not isinstance(phases, int) or phases < 1:
+        raise ValueError(
+            f"phases is a number of stimuli to average over, >= 1 (4 by default), got {phases!r}"
+        )
+    _check_min_response(min_response)
     kwargs = {"frames": frames, "size": size, "contrast": contrast, "model": model}
-    jobs = [(d, v, f) for d in directions for v in speeds for _, f in conditions]  # (D * S * K,) in C order
+    # (D * S * K * P,) in C order: every stimulus at every phase (a grating's phase, a dot field's seed).
+    jobs = [(d, v, f, p) for d in directions for v in speeds for _, f in conditions for p in range(phases)]
 
-    def make(d: float, v: float, f: float | None) -> torch.Tensor:
+    def make(d: float, v: float, f: float | None, p: int) -> torch.Tensor:
         if f is None:
-            return moving_dots(d, v, density=dot_density, dot_size=dot_size, seed=seed, **kwargs)
-        return drifting_grating(d, v, f, **kwargs)
+            return moving_dots(d, v, density=dot_density, dot_size=dot_size, seed=seed + p, **kwargs)
+        return drifting_grating(d, v, f, phase=2 * math.pi * p / phases, **kwargs)
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -545,12 +575,17 @@ def direction_tuning_by_layer(
         total=math.ceil(len(jobs) / batch_size),
         desc="direction tuning",
     )
-    shape = (len(directions), len(speeds), len(conditions))
+    shape = (len(directions), len(speeds), len(conditions), phases)
     stimuli = [label for label, _ in conditions]
     return {
         layer: DirectionTuning.from_responses(
-            a.reshape(*shape, -1).transpose(3, 0, 1, 2), directions, speeds, stimuli, layer
-        )  # (C, D, S, K)
+            a.reshape(*shape, -1).mean(axis=3).transpose(3, 0, 1, 2),  # (C, D, S, K), averaged over phases
+            directions,
+            speeds,
+            stimuli,
+            layer,
+            min_response,
+        )
         for layer, a in acts.items()
     }
 
@@ -568,6 +603,8 @@ def direction_tuning(
     contrast: float = 1.0,
     dot_density: float = 0.05,
     dot_size: float = 1.0,
+    phases: int = 4,
+    min_response: float = 0.01,
     seed: int = 0,
     batch_size: int = 16,
     progress: bool = False,
@@ -576,9 +613,12 @@ def direction_tuning(
 
     Presents every combination of ``directions`` x ``speeds`` x stimuli (a drifting grating per spatial
     frequency with ``stimulus="grating"``, a moving random-dot field with ``"dots"``, all of them with
-    ``"both"``), one clip each, and records each unit's response (its mean activation over the time and
-    space of its map). :class:`DirectionTuning` defines the preferred direction, DSI, preferred speed and
-    speed selectivity read from those responses.
+    ``"both"``) at ``phases`` phases (gratings starting at phases ``2 pi p / phases``, dot fields drawn with
+    seeds ``seed + p``), and records each unit's response (its mean activation over the time and space of
+    its map), averaged over the phases: a response then tells the direction of motion, not where the
+    stripes or dots happened to be (which a single-frame model would otherwise read as "direction").
+    :class:`DirectionTuning` defines the preferred direction, DSI, preferred speed and speed selectivity
+    read from those responses.
 
     Args:
         model: any ``nn.Module`` (call ``model.eval()`` first); stimuli are normalised by its preset.
@@ -592,6 +632,9 @@ def direction_tuning(
         frames, size: the clips' T and (H, W) (default: the model's input shape, else 16 x 112 x 112).
         contrast: of the gratings and dots, in [0, 1].
         dot_density, dot_size: of the dot field (:func:`moving_dots`), which ``seed`` draws.
+        phases: stimuli per direction, speed and stimulus kind, averaged (``D x S x K x phases`` clips).
+        min_response: units whose best response is below this fraction of the layer's largest are
+            unresponsive (NaN), see :class:`DirectionTuning`.
         batch_size: clips per forward pass.
         progress: a tqdm bar over the batches.
     """
@@ -607,6 +650,8 @@ def direction_tuning(
         contrast=contrast,
         dot_density=dot_density,
         dot_size=dot_size,
+        phases=phases,
+        min_response=min_response,
         seed=seed,
         batch_size=batch_size,
         progress=progress,
