@@ -326,8 +326,11 @@ def test_single_frame_has_no_direction_selective_units():
 
 def test_a_registry_model_and_a_users_own():
     torch.manual_seed(0)
-    model = create_model("c3d_depth3", num_classes=4, width=2, norm="batch").eval()
-    assert unit_layers(model) == ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    model = create_model("c3d_depth3", num_classes=4, width=2, norm="batch")
+    stats = model.bn6.running_mean.clone()
+    assert unit_layers(model) == ["conv1", "conv2", "conv3", "conv4", "conv5"]  # in training mode, too:
+    assert model.training and model.bn6.training and torch.equal(model.bn6.running_mean, stats)  # untouched
+    model.eval()
     kwargs = {"speeds": (1.0, 2.0), "spatial_frequencies": (0.1,), "frames": 16, "size": 16}
     tunings = direction_tuning_by_layer(model, ["conv1", "conv3"], **kwargs)
     single = direction_tuning(model, "conv3", **kwargs)

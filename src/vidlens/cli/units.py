@@ -145,7 +145,7 @@ def _add_common(p: argparse.ArgumentParser, default: str) -> None:
 
 
 def _add_natural(p: argparse.ArgumentParser, count: int) -> None:
-    g = p.add_argument_group("natural clips (one from the middle of each of videos spread over PATH)")
+    g = p.add_argument_group("natural clips (one from the middle of each video, videos spread over PATH)")
     g.add_argument("--natural", metavar="PATH", help="a video or folder of videos (default: the training "
                    "data of --run, when it is there)")  # fmt: skip
     g.add_argument("--natural-clips", type=int, default=count, help=f"at most this many clips ({count})")

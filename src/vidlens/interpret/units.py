@@ -70,7 +70,8 @@ def unit_layers(model: nn.Module, shape: Sequence[int] | None = None) -> list[st
     layer (a pool repeats the units of the layer before it).
 
     One forward pass of a blank clip finds the feature maps; ``shape`` is its ``(3, T, H, W)`` (default:
-    the spec's input shape, else 3 x 16 x 112 x 112).
+    the spec's input shape, else 3 x 16 x 112 x 112). It runs in eval mode, so that batch norm neither
+    fails on one clip nor updates its statistics; every module's train/eval flag is put back after it.
     """
     spec = model_spec(model)
     candidates = spec.layers if spec is not None and spec.feature_layers else conv_layers(model)
@@ -79,8 +80,14 @@ def unit_layers(model: nn.Module, shape: Sequence[int] | None = None) -> list[st
         raise ValueError(f"{type(model).__name__} has no convolutional layer; name the layers to measure")
     shape = tuple(shape) if shape is not None else (3, *_input_shape(model))
     device = next(model.parameters(), torch.empty(0)).device
-    with torch.no_grad(), FeatureTaps(model, candidates) as taps:
-        outputs = taps.run(torch.zeros(1, *shape, device=device))
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        with torch.no_grad(), FeatureTaps(model, candidates) as taps:
+            outputs = taps.run(torch.zeros(1, *shape, device=device))
+    finally:
+        for m, training in modes:
+            m.training = training
     return [
         name for name in candidates if isinstance(outputs[name], torch.Tensor) and outputs[name].ndim == 5
     ]
