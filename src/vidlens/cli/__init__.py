@@ -10,6 +10,9 @@ vidlens embed FEATURES       t-SNE map of the descriptors coloured by class
 vidlens featuremaps|deconv|saliency|cam|occlusion VIDEO   look inside a model on one clip (.npy, GIF, MP4, PNG)
 vidlens filters              a convolution's learned kernels
 vidlens actmax               the clip a unit likes best (activation maximisation), --chi-sweep slow to fast
+vidlens redundancy           filters that repeat each other: cosine clustering per convolution, curve over tau
+vidlens dependence           correlation and mutual information between a layer's units over natural clips
+vidlens units                which units see motion: temporal sensitivity, direction and speed tuning
 vidlens demo                 synthesise, decode and run C3D on built-in data
 """
 
@@ -19,12 +22,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from vidlens.cli import actmax, demo, features, interpret, models, training, video
+from vidlens.cli import actmax, demo, features, interpret, models, training, units, video
 
 __all__ = ["build_parser", "main"]
 
 # Command groups in the order `vidlens --help` lists them; each module's register() adds its subcommands.
-_GROUPS = (video, models, training, features, interpret, actmax, demo)
+_GROUPS = (video, models, training, features, interpret, actmax, units, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

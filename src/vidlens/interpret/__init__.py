@@ -13,6 +13,10 @@ train/eval mode is never changed (call ``model.eval()`` first).
     heat = occlusion(model, clip, target=3)  # (N, T, H, W): drop of logit 3 when a voxel is hidden
     pixels = deconvolve(model, clip, "conv5b", channel=7)  # (N, 3, T, H, W)
     best = actmax(model, "conv5b:7").input  # (1, 3, T, H, W): the clip channel 7 likes best
+    filter_redundancy(filters(model, "conv5b")).n_redundant  # filters that repeat others (cosine >= 0.54)
+    corr, mi = dependence(layer_activations(model, clips, "conv5b", positions=16))  # (C, C) each
+    temporal_sensitivity(model, clips, "conv5b")  # (C,): 0 where time does not matter to the unit
+    direction_tuning(model, "conv5b").dsi  # (C,): direction selectivity on drifting gratings
 
 - :mod:`~vidlens.interpret.maps`: ``feature_maps``, ``random_filter_maps``, ``filters``, ``filters_for_display``
 - :mod:`~vidlens.interpret.gradients`: ``saliency``, ``grad_cam``, ``grad_cam_pp``
@@ -21,6 +25,13 @@ train/eval mode is never changed (call ``model.eval()`` first).
 - :mod:`~vidlens.interpret.actmax`: ``actmax`` (-> ``ActMax``); objectives ``Objective``, ``Unit``, ``Term``,
   ``neuron``, ``channel``, ``layer_mean``, ``batch``, ``parse_objective``; regularisers ``local_energy``,
   ``total_variation``; parameterisations ``PixelParam``, ``FourierParam``; ``Transforms``
+- :mod:`~vidlens.interpret.redundancy`: ``filter_redundancy`` (-> ``FilterRedundancy``), ``model_redundancy``
+  (-> ``LayerRedundancy`` per convolution), ``cosine_distances``
+- :mod:`~vidlens.interpret.dependence`: ``layer_activations``, ``activations_by_layer``, ``dependence``
+  (correlation and mutual information), ``subsample_units``, ``nonlinear_pairs`` (-> ``UnitPair``)
+- :mod:`~vidlens.interpret.units`: ``temporal_sensitivity``, ``temporal_responses`` (-> ``TemporalResponses``),
+  ``direction_tuning``, ``direction_tuning_by_layer`` (-> ``DirectionTuning``), stimuli ``drifting_grating``
+  and ``moving_dots``, ``unit_layers``
 """
 
 from vidlens.interpret.actmax import (
@@ -42,6 +53,14 @@ from vidlens.interpret.actmax import (
 )
 from vidlens.interpret.core import Target
 from vidlens.interpret.deconv import deconvnet_relus, deconvolve
+from vidlens.interpret.dependence import (
+    UnitPair,
+    activations_by_layer,
+    dependence,
+    layer_activations,
+    nonlinear_pairs,
+    subsample_units,
+)
 from vidlens.interpret.gradients import grad_cam, grad_cam_pp, saliency
 from vidlens.interpret.maps import (
     feature_maps,
@@ -51,33 +70,71 @@ from vidlens.interpret.maps import (
     random_filters,
 )
 from vidlens.interpret.occlusion import occlusion
+from vidlens.interpret.redundancy import (
+    FilterRedundancy,
+    LayerRedundancy,
+    cosine_distances,
+    filter_redundancy,
+    model_redundancy,
+)
+from vidlens.interpret.units import (
+    DirectionTuning,
+    TemporalResponses,
+    direction_tuning,
+    direction_tuning_by_layer,
+    drifting_grating,
+    moving_dots,
+    temporal_responses,
+    temporal_sensitivity,
+    unit_layers,
+)
 
 __all__ = [
     "ActMax",
+    "DirectionTuning",
+    "FilterRedundancy",
     "FourierParam",
+    "LayerRedundancy",
     "Objective",
     "PixelParam",
     "Target",
+    "TemporalResponses",
     "Term",
     "Transforms",
     "Unit",
+    "UnitPair",
+    "activations_by_layer",
     "actmax",
     "batch",
     "channel",
+    "cosine_distances",
     "deconvnet_relus",
     "deconvolve",
+    "dependence",
+    "direction_tuning",
+    "direction_tuning_by_layer",
+    "drifting_grating",
     "feature_maps",
+    "filter_redundancy",
     "filters",
     "filters_for_display",
     "grad_cam",
     "grad_cam_pp",
+    "layer_activations",
     "layer_mean",
     "local_energy",
+    "model_redundancy",
+    "moving_dots",
     "neuron",
+    "nonlinear_pairs",
     "occlusion",
     "parse_objective",
     "random_filter_maps",
     "random_filters",
     "saliency",
+    "subsample_units",
+    "temporal_responses",
+    "temporal_sensitivity",
     "total_variation",
+    "unit_layers",
 ]

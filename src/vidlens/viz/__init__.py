@@ -12,6 +12,8 @@ Compute functions elsewhere return arrays; turning them into something to look a
   clips side by side.
 * :mod:`~vidlens.viz.interpretation`: pictures of interpretation results: contact sheets, maps overlaid on
   clips, feature-map and filter grids, filter-norm heat maps, and the ``.gif``/``.mp4``/``.png`` of a result.
+* :mod:`~vidlens.viz.units`: dendrograms and redundancy curves of filters, correlation and mutual-information
+  heat maps, per-layer histograms of temporal sensitivity and DSI, polar tuning curves, preferred speeds.
 
 matplotlib is imported inside the functions that draw, so importing vidlens neither loads it nor touches
 its global backend.
@@ -44,30 +46,48 @@ from vidlens.viz.interpretation import (
 )
 from vidlens.viz.overlay import colorize, overlay
 from vidlens.viz.tables import markdown_table, text_table
+from vidlens.viz.units import (
+    dendrogram_figure,
+    dependence_figure,
+    dsi_figure,
+    layer_histograms_figure,
+    preferred_speed_figure,
+    redundancy_curve_figure,
+    temporal_sensitivity_figure,
+    tuning_polar_figure,
+)
 
 __all__ = [
     "clips_sheet",
     "colorize",
     "confusion_figure",
     "contact_sheet",
+    "dendrogram_figure",
+    "dependence_figure",
+    "dsi_figure",
     "embedding_figure",
     "feature_map_grid",
     "filter_grid",
     "filter_norms_figure",
+    "layer_histograms_figure",
     "markdown_table",
     "objective_curve_figure",
     "overlay",
     "overlay_clip",
     "pointing_game_figure",
+    "preferred_speed_figure",
+    "redundancy_curve_figure",
     "reproduction_figure",
     "rgb_clip",
     "save_animation",
     "save_clips",
     "save_figure",
     "save_interpretation",
+    "temporal_sensitivity_figure",
     "text_table",
     "tile",
     "training_curves",
+    "tuning_polar_figure",
     "write_gif",
     "write_mp4",
 ]
