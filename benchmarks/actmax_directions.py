@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info, table
@@ -35,6 +36,12 @@ from vidlens.metrics import dominant_motion
 from vidlens.models import load_model, model_spec
 from vidlens.runs import load_config
 from vidlens.viz import clips_sheet, save_clips, save_figure
+
+
+def palette_png(path: Path) -> Path:
+    """Rewrite a PNG with at most 256 colours (about a third of the size), as docs/make_images.py does."""
+    Image.open(path).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    return path
 
 
 def angle_error(a: float, b: float) -> float:
@@ -78,7 +85,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="actmax seed (default 0)")
     parser.add_argument("--min-speed", type=float, default=0.5, help="pixels per frame to count as motion")
     parser.add_argument("--natural-clips", type=int, default=16, help="natural clips from the run's data")
-    parser.add_argument("--out", type=Path, help="folder for directions.json, .md and .png")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="folder for directions.json, .md, .png (the first run of each "
+        "model) and .npz (every run's clips, uint8 (classes, T, H, W, 3) by run name)",
+    )
     parser.add_argument("--gifs", action="store_true", help="also a GIF, MP4 and PNG per model (large)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args()
@@ -127,11 +139,20 @@ def main() -> None:
             + table(["model", "recovered"], summary, markdown=True)
             + "\n"
         )
-        clips = [clip for _, frames, _ in sheets for clip in frames]
-        labels = [f"{name}: {c}" for name, _, classes in sheets for c in classes]
+        np.savez_compressed(
+            args.out / "directions.npz",
+            **{Path(run).name: f for run, (_, f, _) in zip(args.runs, sheets, strict=True)},
+        )
+        shown, models = [], set()  # the first run of each model
+        for name, frames, classes in sheets:
+            if name.split(" ")[0] not in models:
+                shown.append((name, frames, classes))
+                models.add(name.split(" ")[0])
+        clips = [clip for _, frames, _ in shown for clip in frames]
+        labels = [f"{name.split(' ')[0]}: {c}" for name, _, classes in shown for c in classes]
         title = f"each class logit maximised ({args.steps} steps, actmax defaults): frames 0, 5, 10, 15"
-        figure = clips_sheet(clips, labels, every=5, title=title, panel_inches=1.3)
-        save_figure(figure, args.out / "directions.png")
+        figure = clips_sheet(clips, labels, every=5, title=title, panel_inches=1.1)
+        palette_png(save_figure(figure, args.out / "directions.png"))
         for name, frames, classes in sheets if args.gifs else ():  # one GIF per model, classes side by side
             save_clips(
                 args.out, Path(name.split("(")[1].rstrip(")")).name, list(frames), classes, fps=8, title=name

@@ -27,6 +27,7 @@ from _common import train_on_rendered_clips
 from vidlens.cli import main as vidlens
 from vidlens.data.synthetic import MotionConfig, render_motion_video
 from vidlens.models import create_model, save_weights
+from vidlens.runs import is_run
 from vidlens.video import write_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +73,11 @@ def held_out_accuracy(model: torch.nn.Module, n: int = 64, seed: int = 12345) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=300, help="training steps of 8 clips (default 300)")
-    parser.add_argument("--weights", type=Path, help="trained weights to reuse instead of training")
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        help="trained weights to reuse instead of training (a run's model.pt: that run's c3d_depth3)",
+    )
     parser.add_argument("--work", type=Path, default=Path("build/docs"), help="(default build/docs)")
     parser.add_argument("--label", type=int, default=2, help="class of the video (default 2, MoveRight)")
     parser.add_argument("--seed", type=int, default=3, help="seed of the video (default 3)")
@@ -101,7 +106,10 @@ def main() -> None:
     for name, (command, sheet) in PICTURES.items():
         if args.only and name not in args.only:
             continue
-        argv = [a.format(video=video, cls=cls) for a in command] + [*ARCH, "--weights", str(weights)]
+        argv = [a.format(video=video, cls=cls) for a in command]
+        argv += (
+            ["--run", str(weights.parent)] if is_run(weights.parent) else [*ARCH, "--weights", str(weights)]
+        )
         argv += ["--out", str(out)] + (["--every", "5"] if "{video}" in command else [])  # 4 of 16 frames
         print(f"$ vidlens {shlex.join(argv)}", flush=True)
         if vidlens(argv) != 0:
