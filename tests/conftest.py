@@ -99,3 +99,47 @@ def ported_model() -> Iterator[str]:
         yield "tiny_ported_c3d"
     finally:
         registry._model_entrypoints.pop("tiny_ported_c3d")
+
+
+# --------------------------------------------------------------------------------------------------------
+# Command-line tests
+# --------------------------------------------------------------------------------------------------------
+
+MAGIC = {".gif": b"GIF89a", ".png": b"\x89PNG\r\n\x1a\n", ".mp4": b"ftyp", ".npy": b"\x93NUMPY"}
+MOTION_CLASSES = ["MoveDown", "MoveLeft", "MoveRight", "MoveUp"]  # the synthetic data's 4 classes, sorted
+
+
+def run_cli(capsys, *argv: object) -> tuple[int, dict[str, Path], str, str]:
+    """Run ``vidlens ARGV``: exit status, the files it says it wrote (by name; each checked to exist and to
+    begin as its suffix says), its stdout and its stderr."""
+    from vidlens.cli import main
+
+    status = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    written = [
+        Path(line.removeprefix("wrote ")) for line in captured.out.splitlines() if line.startswith("wrote ")
+    ]
+    for path in written:
+        assert path.exists(), path
+        if path.suffix in MAGIC:
+            assert MAGIC[path.suffix] in path.read_bytes()[:12], path
+    return status, {p.name: p for p in written}, captured.out, captured.err
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    """c3d_depth3 at width 2 with random weights (seed 0) saved with the synthetic data's class names."""
+    import torch
+
+    from vidlens.models import create_model, save_weights
+
+    torch.manual_seed(0)
+    model = create_model("c3d_depth3", width=2, num_classes=len(MOTION_CLASSES))
+    model.class_names = list(MOTION_CLASSES)
+    return save_weights(model, tmp_path_factory.mktemp("weights") / "d3.pt")
+
+
+@pytest.fixture
+def tiny_model_args(tiny_weights) -> list[str]:
+    """The model options naming :func:`tiny_weights`."""
+    return ["--model", "c3d_depth3", "--model-arg", "width=2", "--weights", str(tiny_weights)]

@@ -14,16 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from vidlens.cli import main
 from vidlens.data.synthetic import MotionConfig, render_motion_video
-from vidlens.models import create_model, save_weights
 from vidlens.runs import TrainConfig, save_config
 from vidlens.video import write_video
 
+from conftest import run_cli
+
 CLASSES = MotionConfig(num_classes=4).class_names  # MoveDown, MoveLeft, MoveRight, MoveUp
-MAGIC = {".gif": b"GIF89a", ".png": b"\x89PNG\r\n\x1a\n", ".mp4": b"ftyp", ".npy": b"\x93NUMPY"}
 
 
 @pytest.fixture(scope="module")
@@ -37,36 +35,9 @@ def videos(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = create_model("c3d_depth3", width=2, num_classes=len(CLASSES))
-    model.class_names = list(CLASSES)
-    return save_weights(model, tmp_path_factory.mktemp("weights") / "d3.pt")
-
-
-@pytest.fixture
-def model_args(weights) -> list[str]:
-    return ["--model", "c3d_depth3", "--model-arg", "width=2", "--weights", str(weights)]
-
-
-def run(capsys, *argv: object) -> tuple[int, dict[str, Path], str, str]:
-    """Exit status, the files the command says it wrote (by name), its stdout and its stderr."""
-    status = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    written = [
-        Path(line.removeprefix("wrote ")) for line in captured.out.splitlines() if line.startswith("wrote ")
-    ]
-    for path in written:
-        head = path.read_bytes()[:12]
-        if path.suffix in MAGIC:
-            assert MAGIC[path.suffix] in head, path
-    return status, {p.name: p for p in written}, captured.out, captured.err
-
-
-def test_a_chi_sweep_writes_one_clip_per_temporal_weight(videos, model_args, tmp_path, capsys):
-    status, files, out, err = run(
-        capsys, "actmax", *model_args, "--layer", "conv3", "--channel", "1", "--chi-sweep", "10,0",
+def test_a_chi_sweep_writes_one_clip_per_temporal_weight(videos, tiny_model_args, tmp_path, capsys):
+    status, files, out, err = run_cli(
+        capsys, "actmax", *tiny_model_args, "--layer", "conv3", "--channel", "1", "--chi-sweep", "10,0",
         "--steps", "3", "--natural", videos, "--out", tmp_path, "--quiet",
     )  # fmt: skip
     assert status == 0, err
@@ -88,9 +59,9 @@ def test_a_chi_sweep_writes_one_clip_per_temporal_weight(videos, model_args, tmp
     assert "best natural clip" in out and "against 2 natural clips" in out
 
 
-def test_class_logits_by_name_make_a_batch(model_args, tmp_path, capsys):
-    status, files, out, err = run(
-        capsys, "actmax", *model_args, "--layer", "fc8", "--channel", "MoveLeft,MoveUp", "--steps", "2",
+def test_class_logits_by_name_make_a_batch(tiny_model_args, tmp_path, capsys):
+    status, files, out, err = run_cli(
+        capsys, "actmax", *tiny_model_args, "--layer", "fc8", "--channel", "MoveLeft,MoveUp", "--steps", "2",
         "--chi", "5", "--out", tmp_path, "--quiet",
     )  # fmt: skip
     assert status == 0, err
@@ -102,12 +73,12 @@ def test_class_logits_by_name_make_a_batch(model_args, tmp_path, capsys):
     assert "fc8:3 (MoveUp)" in out and "best natural" not in out
 
 
-def test_an_objective_string_and_a_runs_own_data(videos, weights, tmp_path, capsys):
+def test_an_objective_string_and_a_runs_own_data(videos, tiny_weights, tmp_path, capsys):
     run_dir = tmp_path / "run"
     config = TrainConfig(data=str(videos), model="c3d_depth3", model_kwargs={"width": 2})
     save_config(run_dir, config, list(CLASSES))
-    (run_dir / "model.pt").write_bytes(weights.read_bytes())
-    status, files, _, err = run(
+    (run_dir / "model.pt").write_bytes(tiny_weights.read_bytes())
+    status, files, _, err = run_cli(
         capsys, "actmax", "--run", run_dir, "--objective", "conv3:1", "--steps", "2",
         "--natural-clips", "1", "--no-transforms", "--param", "pixels", "--out", tmp_path / "o", "--quiet",
     )  # fmt: skip
@@ -129,9 +100,9 @@ def test_an_objective_string_and_a_runs_own_data(videos, weights, tmp_path, caps
         (["--layer", "conv3", "--channel", "1", "--natural", "/no/such/folder"], "no such video or folder"),
     ],
 )
-def test_mistakes_are_messages(model_args, tmp_path, capsys, argv, message):
-    status, files, _, err = run(
-        capsys, "actmax", *model_args, *argv, "--steps", "1", "--out", tmp_path, "--quiet"
+def test_mistakes_are_messages(tiny_model_args, tmp_path, capsys, argv, message):
+    status, files, _, err = run_cli(
+        capsys, "actmax", *tiny_model_args, *argv, "--steps", "1", "--out", tmp_path, "--quiet"
     )
     assert status == 2 and not files
     assert "Traceback" not in err and re.search(message, err), err

@@ -18,13 +18,13 @@ import torch
 
 from vidlens.cli import main
 from vidlens.data.synthetic import MotionConfig, render_motion_video
-from vidlens.models import create_model, save_weights
 from vidlens.runs import TrainConfig, save_config
 from vidlens.video import write_video
 
+from conftest import run_cli
+
 CLASSES = MotionConfig(num_classes=4).class_names
 CONVS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
-PNG = b"\x89PNG\r\n\x1a\n"
 # Cheap tuning: 4 directions, 2 speeds, 1 frequency, 1 phase.
 FAST_TUNING = ["--directions", "4", "--speeds", "1,2", "--frequencies", "0.08", "--stimulus", "grating",
                "--phases", "1"]  # fmt: skip
@@ -49,40 +49,13 @@ def videos(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = create_model("c3d_depth3", width=2, num_classes=len(CLASSES))
-    model.class_names = list(CLASSES)
-    return save_weights(model, tmp_path_factory.mktemp("weights") / "d3.pt")
-
-
-@pytest.fixture
-def model_args(weights) -> list[str]:
-    return ["--model", "c3d_depth3", "--model-arg", "width=2", "--weights", str(weights)]
-
-
-def run(capsys, *argv: object) -> tuple[int, dict[str, Path], str, str]:
-    """Exit status, the files the command says it wrote (by name), its stdout and its stderr."""
-    status = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    written = [
-        Path(line.removeprefix("wrote ")) for line in captured.out.splitlines() if line.startswith("wrote ")
-    ]
-    for path in written:
-        assert path.exists(), path
-        if path.suffix == ".png":
-            assert path.read_bytes().startswith(PNG), path
-    return status, {p.name: p for p in written}, captured.out, captured.err
-
-
 def read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
 
 
-def test_redundancy_writes_tables_curves_and_dendrograms(model_args, tmp_path, capsys):
-    status, files, out, err = run(capsys, "redundancy", *model_args, "--out", tmp_path, "--quiet")
+def test_redundancy_writes_tables_curves_and_dendrograms(tiny_model_args, tmp_path, capsys):
+    status, files, out, err = run_cli(capsys, "redundancy", *tiny_model_args, "--out", tmp_path, "--quiet")
     assert status == 0, err
     expected = ["redundancy.csv", "redundancy.md", "redundancy_curve.csv", "redundancy_curve.png"]
     assert sorted(files) == sorted(expected + [f"dendrogram_{c}.png" for c in CONVS])
@@ -98,9 +71,9 @@ def test_redundancy_writes_tables_curves_and_dendrograms(model_args, tmp_path, c
     assert "filters redundant at tau = 0.54" in out and "conv5" in out
 
 
-def test_redundancy_of_some_layers_at_another_tau(model_args, tmp_path, capsys):
-    status, files, _, err = run(
-        capsys, "redundancy", *model_args, "--layers", "conv2,conv4", "--tau", "0.1", "--linkage", "average",
+def test_redundancy_of_some_layers_at_another_tau(tiny_model_args, tmp_path, capsys):
+    status, files, _, err = run_cli(
+        capsys, "redundancy", *tiny_model_args, "--layers", "conv2,conv4", "--tau", "0.1", "--linkage", "average",
         "--taus", "0,0.5,1", "--out", tmp_path, "--quiet",
     )  # fmt: skip
     assert status == 0, err
@@ -112,9 +85,9 @@ def test_redundancy_of_some_layers_at_another_tau(model_args, tmp_path, capsys):
     assert [r["tau"] for r in read_csv(files["redundancy_curve.csv"])] == ["0.0", "0.5", "1.0"] * 2
 
 
-def test_dependence_writes_heat_maps_pairs_and_a_summary(videos, model_args, tmp_path, capsys):
-    status, files, out, err = run(
-        capsys, "dependence", *model_args, "--natural", videos, "--layers", "conv2,conv5", "--positions", "16",
+def test_dependence_writes_heat_maps_pairs_and_a_summary(videos, tiny_model_args, tmp_path, capsys):
+    status, files, out, err = run_cli(
+        capsys, "dependence", *tiny_model_args, "--natural", videos, "--layers", "conv2,conv5", "--positions", "16",
         "--max-units", "6", "--out", tmp_path, "--quiet",
     )  # fmt: skip
     assert status == 0, err
@@ -137,12 +110,12 @@ def test_dependence_writes_heat_maps_pairs_and_a_summary(videos, model_args, tmp
     assert "2 clips from" in out and "MI by knn" in out
 
 
-def test_dependence_takes_a_runs_data_and_the_binned_estimator(videos, weights, tmp_path, capsys):
+def test_dependence_takes_a_runs_data_and_the_binned_estimator(videos, tiny_weights, tmp_path, capsys):
     run_dir = tmp_path / "run"
     config = TrainConfig(data=str(videos), model="c3d_depth3", model_kwargs={"width": 2})
     save_config(run_dir, config, list(CLASSES))
-    (run_dir / "model.pt").write_bytes(weights.read_bytes())
-    status, files, out, err = run(
+    (run_dir / "model.pt").write_bytes(tiny_weights.read_bytes())
+    status, files, out, err = run_cli(
         capsys, "dependence", "--run", run_dir, "--layers", "conv3", "--method", "binned", "--bins", "4",
         "--positions", "12", "--out", tmp_path / "o", "--quiet",
     )  # fmt: skip
@@ -151,9 +124,9 @@ def test_dependence_takes_a_runs_data_and_the_binned_estimator(videos, weights, 
     assert str(videos) in out and "MI by binned" in out
 
 
-def test_units_writes_tables_and_pictures(videos, model_args, tmp_path, capsys):
-    status, files, out, err = run(
-        capsys, "units", *model_args, "--natural", videos, "--layers", "conv1,conv3", "--held-frames", "2",
+def test_units_writes_tables_and_pictures(videos, tiny_model_args, tmp_path, capsys):
+    status, files, out, err = run_cli(
+        capsys, "units", *tiny_model_args, "--natural", videos, "--layers", "conv1,conv3", "--held-frames", "2",
         *FAST_TUNING, "--polar-units", "3", "--out", tmp_path, "--quiet",
     )  # fmt: skip
     assert status == 0, err
@@ -183,9 +156,9 @@ def test_units_writes_tables_and_pictures(videos, model_args, tmp_path, capsys):
     assert "median DSI" in out
 
 
-def test_units_without_clips_measures_tuning_only(model_args, tmp_path, capsys):
-    status, files, _, err = run(
-        capsys, "units", *model_args, "--no-temporal", *FAST_TUNING, "--stimulus", "dots", "--polar-units", "2",
+def test_units_without_clips_measures_tuning_only(tiny_model_args, tmp_path, capsys):
+    status, files, _, err = run_cli(
+        capsys, "units", *tiny_model_args, "--no-temporal", *FAST_TUNING, "--stimulus", "dots", "--polar-units", "2",
         "--out", tmp_path, "--quiet",
     )  # fmt: skip
     assert status == 0, err
@@ -217,16 +190,18 @@ def test_units_without_clips_measures_tuning_only(model_args, tmp_path, capsys):
         ),
     ],
 )
-def test_mistakes_are_messages(videos, model_args, tmp_path, capsys, argv, message):
+def test_mistakes_are_messages(videos, tiny_model_args, tmp_path, capsys, argv, message):
     argv = [str(videos) if a == "{videos}" else a for a in argv]
-    status, files, _, err = run(capsys, *argv[:1], *model_args, *argv[1:], "--out", tmp_path, "--quiet")
+    status, files, _, err = run_cli(
+        capsys, *argv[:1], *tiny_model_args, *argv[1:], "--out", tmp_path, "--quiet"
+    )
     assert status == 2 and not files
     assert "Traceback" not in err and re.search(message, err), err
 
 
-def test_option_mistakes_are_usage_errors(model_args, capsys):
+def test_option_mistakes_are_usage_errors(tiny_model_args, capsys):
     for argv in (["dependence", "--positions", "some"], ["units", "--speeds", "fast"]):
         with pytest.raises(SystemExit) as exit_info:
-            main([*argv, *model_args])
+            main([*argv, *tiny_model_args])
         assert exit_info.value.code == 2
         assert "expected" in capsys.readouterr().err

@@ -22,11 +22,10 @@ from __future__ import annotations
 import argparse
 import re
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vidlens.cli.common import add_model_options, print_table, warnings_to_stderr
+from vidlens.cli.common import add_model_options, int_tuple, number_list, print_table, warnings_to_stderr
 from vidlens.cli.interpret import _add_output_options, _load, _Model, _prepare_clip, _report, _save_npy, _stem
 
 if TYPE_CHECKING:
@@ -137,31 +136,6 @@ def natural_clips(source: Path, net: nn.Module, count: int, clip_len: int) -> tu
         start = max(0, (count_frames(video) - clip_len) // 2)
         clips.append(_prepare_clip(video, start, clip_len, preset)[1])
     return torch.cat(clips), chosen  # (M, 3, T, H, W)
-
-
-def _floats(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected numbers separated by commas (10,5,1,0), got {text!r}"
-        ) from None
-    if any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError(f"temporal weights are >= 0, got {text!r}")
-    return values
-
-
-def _ints(count: int) -> Callable[[str], tuple[int, ...]]:
-    def parse(text: str) -> tuple[int, ...]:
-        try:
-            values = tuple(int(v) for v in text.split(","))
-        except ValueError:
-            values = ()
-        if len(values) != count or min(values) < (0 if count == 3 else 1):
-            raise argparse.ArgumentTypeError(f"expected {count} integers separated by commas, got {text!r}")
-        return values
-
-    return parse
 
 
 def cmd_actmax(args: argparse.Namespace) -> int:
@@ -292,7 +266,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("unit (a channel, neuron, class logit or whole layer)")
     g.add_argument("--layer", help="tap name or module path (`vidlens models` lists a model's layers)")
     g.add_argument("--channel", help="channel index, several (0,1,2: one clip each), or a class name")
-    g.add_argument("--position", type=_ints(3), metavar="T,Y,X", help="one neuron of the channel's map")
+    g.add_argument("--position", type=int_tuple(3), metavar="T,Y,X", help="one neuron of the channel's map")
     g.add_argument("--objective", help="an objective string instead: 'conv5b:7', 'fc8:3', 'conv5b:7@0,3,3'")
     g = p.add_argument_group("natural clips (eq. 1's a_hat, and what the result is compared with)")
     g.add_argument("--natural", metavar="PATH", help="a video or folder of videos; 'none' for none "
@@ -303,7 +277,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
     g.add_argument("--kappa", type=float, default=30.0, help="weight of spatial differences, R_TV (30)")
     g.add_argument("--chi", type=float, default=30.0, help="weight of temporal differences, R_TV (30)")
-    g.add_argument("--chi-sweep", type=_floats, metavar="X,Y,...",
+    g.add_argument("--chi-sweep", type=number_list(minimum=0), metavar="X,Y,...",
                    help="render the unit at each temporal weight, e.g. 10,5,1,0 (slow to fast)")  # fmt: skip
     g.add_argument("--alpha", type=float, default=6.0, help="exponent of the local energy R_B (6)")
     g.add_argument("--bound", type=float, default=0.5, help="B, largest colour norm; 0 for none (0.5)")
@@ -313,7 +287,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="no jitter, zoom or time shift")  # fmt: skip
     g.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="(default adam)")
     g.add_argument("--seed", type=int, default=0, help="seed of the start noise and transforms (0)")
-    g.add_argument("--shape", type=_ints(3), metavar="T,H,W", help="clip size (default: the model's)")
+    g.add_argument(
+        "--shape", type=int_tuple(3, minimum=1), metavar="T,H,W", help="clip size (default: the model's)"
+    )
     _add_output_options(p, default="interpret/actmax/<model>")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_actmax)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "add_model_options",
+    "int_tuple",
     "load_model_from_args",
     "model_arg",
+    "number_list",
     "print_table",
     "size_arg",
     "warnings_to_stderr",
@@ -42,6 +44,40 @@ def model_arg(text: str) -> tuple[str, object]:
         except ValueError:
             pass
     return key, {"true": True, "false": False}.get(value.lower(), value)
+
+
+def number_list(minimum: float | None = None) -> Callable[[str], list[float]]:
+    """An argparse type: numbers separated by commas (``0.5,1,2``), each at least ``minimum`` when given."""
+
+    def parse(text: str) -> list[float]:
+        try:
+            values = [float(v) for v in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected numbers separated by commas (0.5,1,2), got {text!r}"
+            ) from None
+        if minimum is not None and any(v < minimum for v in values):
+            raise argparse.ArgumentTypeError(f"every number must be >= {minimum:g}, got {text!r}")
+        return values
+
+    return parse
+
+
+def int_tuple(count: int, minimum: int = 0) -> Callable[[str], tuple[int, ...]]:
+    """An argparse type: exactly ``count`` integers separated by commas (``16,112,112``), each >= ``minimum``."""
+
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(int(v) for v in text.split(","))
+        except ValueError:
+            values = ()
+        if len(values) != count or min(values) < minimum:
+            raise argparse.ArgumentTypeError(
+                f"expected {count} integers >= {minimum} separated by commas, got {text!r}"
+            )
+        return values
+
+    return parse
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:

@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidlens.cli.actmax import _ints, _natural_source, natural_clips
-from vidlens.cli.common import add_model_options, print_table, warnings_to_stderr
+from vidlens.cli.actmax import _natural_source, natural_clips
+from vidlens.cli.common import add_model_options, int_tuple, number_list, print_table, warnings_to_stderr
 from vidlens.cli.interpret import _load, _Model, _report, _stem
 
 if TYPE_CHECKING:
@@ -84,16 +84,6 @@ def _layer_list(text: str) -> list[str]:
             f"expected layer names separated by commas (conv3,conv5), got {text!r}"
         )
     return layers
-
-
-def _numbers(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected numbers separated by commas (0.5,1,2), got {text!r}"
-        ) from None
-    return values
 
 
 def _positions(text: str) -> str | int:
@@ -499,7 +489,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--linkage", choices=("complete", "average"), default="complete", help="(default complete)"
     )
     p.add_argument(
-        "--taus", type=_numbers, metavar="T1,T2,...", help="thresholds of the curve (default 0 to 1 by 0.02)"
+        "--taus",
+        type=number_list(minimum=0),
+        metavar="T1,T2,...",
+        help="thresholds of the curve (default 0 to 1 by 0.02)",
     )
     p.set_defaults(func=cmd_redundancy)
 
@@ -547,12 +540,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("direction and speed tuning")
     g.add_argument("--stimulus", choices=("grating", "dots", "both"), default="both", help="(default both)")
     g.add_argument("--directions", type=int, default=8, help="evenly spaced directions, even (default 8)")
-    g.add_argument("--speeds", type=_numbers, default=[0.5, 1.0, 2.0, 4.0], metavar="V1,V2,...",
+    g.add_argument("--speeds", type=number_list(minimum=0), default=[0.5, 1.0, 2.0, 4.0], metavar="V1,V2,...",
                    help="pixels per frame (default 0.5,1,2,4)")  # fmt: skip
-    g.add_argument("--frequencies", type=_numbers, default=[0.04, 0.08], metavar="F1,F2,...",
+    g.add_argument("--frequencies", type=number_list(minimum=0), default=[0.04, 0.08], metavar="F1,F2,...",
                    help="grating spatial frequencies, cycles per pixel (default 0.04,0.08)")  # fmt: skip
     g.add_argument(
-        "--shape", type=_ints(3), metavar="T,H,W", help="stimulus size (default: the model's input)"
+        "--shape",
+        type=int_tuple(3, minimum=1),
+        metavar="T,H,W",
+        help="stimulus size (default: the model's input)",
     )
     g.add_argument(
         "--phases", type=int, default=4, help="phases (dot fields) averaged per stimulus (default 4)"
