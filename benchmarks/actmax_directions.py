@@ -78,9 +78,41 @@ def measure(run: Path, args: argparse.Namespace) -> tuple[list[dict], np.ndarray
     return rows, result.frames, config.model
 
 
+def draw(out: Path, sheets: list[tuple[str, np.ndarray, list[str]]], steps: int) -> None:
+    """The contact sheets: ``directions.png`` (the first run of each model) and ``directions_3d_2d.png`` (the
+    first two models only, small enough for the README); 256 colours each."""
+    shown, models = [], set()
+    for name, frames, classes in sheets:
+        if name.split(" ")[0] not in models:
+            shown.append((name, frames, classes))
+            models.add(name.split(" ")[0])
+    title = f"class logits maximised ({steps} steps)"
+    for stem, picked in (("directions", shown), ("directions_3d_2d", shown[:2])):
+        clips = [clip for _, frames, _ in picked for clip in frames]
+        labels = [f"{name.split(' ')[0]}\n{c}" for name, _, classes in picked for c in classes]
+        palette_png(
+            save_figure(
+                clips_sheet(clips, labels, every=5, title=title, panel_inches=1.1), out / f"{stem}.png"
+            )
+        )
+
+
+def redraw(out: Path) -> None:
+    """The pictures again from ``out``'s directions.json and directions.npz, without optimising anything."""
+    payload = json.loads((out / "directions.json").read_text())
+    clips = np.load(out / "directions.npz")
+    sheets = []
+    for run in payload["settings"]["runs"]:
+        rows = [r for r in payload["rows"] if r["run"] == run]
+        sheets.append(
+            (f"{rows[0]['model']} ({Path(run).name})", clips[Path(run).name], [r["class"] for r in rows])
+        )
+    draw(out, sheets, payload["settings"]["steps"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="training runs on the synthetic motion data")
+    parser.add_argument("runs", nargs="*", type=Path, help="training runs on the synthetic motion data")
     parser.add_argument("--steps", type=int, default=256, help="actmax steps (default 256, the API's)")
     parser.add_argument("--seed", type=int, default=0, help="actmax seed (default 0)")
     parser.add_argument("--min-speed", type=float, default=0.5, help="pixels per frame to count as motion")
@@ -93,7 +125,14 @@ def main() -> None:
     )
     parser.add_argument("--gifs", action="store_true", help="also a GIF, MP4 and PNG per model (large)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--redraw", action="store_true", help="only redraw the pictures of --out from its files"
+    )
     args = parser.parse_args()
+    if args.redraw or not args.runs:
+        if not (args.redraw and args.out):
+            parser.error("give training runs to measure, or --redraw with --out")
+        return redraw(args.out)
 
     all_rows, sheets = [], []
     for run in args.runs:
@@ -143,16 +182,7 @@ def main() -> None:
             args.out / "directions.npz",
             **{Path(run).name: f for run, (_, f, _) in zip(args.runs, sheets, strict=True)},
         )
-        shown, models = [], set()  # the first run of each model
-        for name, frames, classes in sheets:
-            if name.split(" ")[0] not in models:
-                shown.append((name, frames, classes))
-                models.add(name.split(" ")[0])
-        clips = [clip for _, frames, _ in shown for clip in frames]
-        labels = [f"{name.split(' ')[0]}: {c}" for name, _, classes in shown for c in classes]
-        title = f"each class logit maximised ({args.steps} steps, actmax defaults): frames 0, 5, 10, 15"
-        figure = clips_sheet(clips, labels, every=5, title=title, panel_inches=1.1)
-        palette_png(save_figure(figure, args.out / "directions.png"))
+        draw(args.out, sheets, args.steps)
         for name, frames, classes in sheets if args.gifs else ():  # one GIF per model, classes side by side
             save_clips(
                 args.out, Path(name.split("(")[1].rstrip(")")).name, list(frames), classes, fps=8, title=name
