@@ -43,8 +43,8 @@ PICTURES = {
                          "gradcam-time_conv5_{cls}_f0.png"),
     "occlusion.png": (["occlusion", "{video}", "--target", "{cls}", "--window", "4", "24", "24", "--stride", "2",
                        "12", "12", "--quiet"], "occlusion_{cls}_f0.png"),
-    "actmax.png": (["actmax", "--natural", "{video}", "--layer", "fc8", "--channel", "{cls}", "--chi-sweep",
-                    "10,5,1,0", "--quiet"], "actmax_fc8-{label}_chi-sweep.png"),
+    "actmax.png": (["actmax", "--layer", "fc8", "--channel", "{cls}", "--chi-sweep", "10000,1000,100,0",
+                    "--every", "5", "--quiet"], "actmax_fc8-{label}_chi-sweep.png"),
 }  # fmt: skip
 MAX_BYTES = 150_000
 
