@@ -213,7 +213,7 @@ def cmd_actmax(args: argparse.Namespace) -> int:
     written = []
     for chi, result in zip(chis, results, strict=True):
         written.append(_save_npy(result.input, out / (f"{stem}_chi{chi:g}.npy" if sweep else f"{stem}.npy")))
-    title = f"{model.label} {text}: activation maximisation, kappa={args.kappa:g}, " + (
+    title = f"{model.label} {text}\nactivation maximisation, kappa={args.kappa:g}, " + (
         f"chi={','.join(f'{c:g}' for c in chis)} (slow to fast)" if sweep else f"chi={chis[0]:g}"
     )
     cols = len(clip_labels) if sweep else min(len(clips), 8)
