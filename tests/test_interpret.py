@@ -450,6 +450,11 @@ def test_occlusion_windows_and_errors(tiny):
     torch.testing.assert_close(whole, drop.view(3, 1, 1, 1).expand(3, 4, 8, 8))
     per_channel = occlusion(model, clip, window=(2, 4, 4), stride=(2, 4, 4), baseline=torch.ones(3, 1, 1, 1))
     assert per_channel.shape == (3, 4, 8, 8)
+    # Windows over voxels that already equal the baseline change nothing: their drop is exactly 0.
+    half = clip.clone()
+    half[:, :, :2] = 0  # frames 0-1 are the baseline already
+    drops = occlusion(model, half, target=1, window=(2, 8, 8), stride=(2, 8, 8), batch_size=3)
+    assert (drops[:, :2] == 0).all() and (drops[:, 2:] != 0).all()
     with pytest.raises(ValueError, match="stride at most the window"):
         occlusion(model, clip, window=(2, 2, 2), stride=(1, 3, 1))
     with pytest.raises(ValueError, match="does not broadcast"):

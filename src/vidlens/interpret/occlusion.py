@@ -97,7 +97,11 @@ def occlusion(
                 & covers[2].T[pw][:, None, None, None, :]  # (B, 1, 1, 1, W)
             )  # (B, 1, T, H, W)
             occluded = torch.where(mask, base[i : i + 1], clip[i : i + 1])  # (B, 3, T, H, W)
-            drops[i, start : start + len(w)] = scores[i] - model(occluded)[:, indices[i]]
+            drop = scores[i] - model(occluded)[:, indices[i]]  # (B,)
+            # A window that changes no voxel (the clip already equals the baseline there) drops exactly 0,
+            # not the last bits by which a batch of B and the clip alone round differently.
+            unchanged = (occluded == clip[i : i + 1]).flatten(1).all(dim=1)  # (B,)
+            drops[i, start : start + len(w)] = torch.where(unchanged, torch.zeros_like(drop), drop)
     # Per voxel: the sum of the drops of the windows covering it over their number (both separable).
     cover_t, cover_h, cover_w = (c.to(clip.dtype) for c in covers)
     drops = drops.view(n, *positions)  # (N, P_t, P_h, P_w)
