@@ -143,3 +143,39 @@ def tiny_weights(tmp_path_factory) -> Path:
 def tiny_model_args(tiny_weights) -> list[str]:
     """The model options naming :func:`tiny_weights`."""
     return ["--model", "c3d_depth3", "--model-arg", "width=2", "--weights", str(tiny_weights)]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Interpretation tests
+# --------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """One torch thread for a module of tiny tensors: a second only adds overhead, and stalls on a busy
+    machine. Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def model_state(model) -> dict:
+    """Everything an interpretation call must leave as it found it: hooks, requires_grad flags, train/eval
+    modes, in-place ReLUs and gradients."""
+    from torch import nn
+
+    return {
+        "hooks": [
+            (name, len(d))
+            for name, m in model.named_modules()
+            for d in (m._forward_hooks, m._forward_pre_hooks, m._backward_hooks, m._backward_pre_hooks)
+            if d
+        ],
+        "requires_grad": {name: p.requires_grad for name, p in model.named_parameters()},
+        "training": {name: m.training for name, m in model.named_modules()},
+        "inplace": {name: m.inplace for name, m in model.named_modules() if isinstance(m, nn.ReLU)},
+        "grads": {name: p.grad for name, p in model.named_parameters()},
+    }

@@ -31,7 +31,7 @@ from vidlens.interpret import (
 from vidlens.models import FeatureTaps, ModelSpec, UnknownNameError, create_model
 from vidlens.presets import get_preset
 
-from conftest import indexed_frames
+from conftest import indexed_frames, model_state
 
 SHAPE = (3, 8, 16, 16)  # one clip for TinyNet
 
@@ -58,13 +58,7 @@ class TinyNet(nn.Module):
         return self.fc(x.mean(dim=(2, 3, 4)))  # (N, 5)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These tensors are tiny: a second thread only adds overhead, and stalls on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
@@ -96,20 +90,6 @@ def differences(x: torch.Tensor) -> tuple[float, float]:
     dt = (x[:, :, 1:] - x[:, :, :-1]).abs().mean()
     dxy = ((x[..., 1:] - x[..., :-1]).abs().mean() + (x[..., 1:, :] - x[..., :-1, :]).abs().mean()) / 2
     return float(dt), float(dxy)
-
-
-def model_state(model: nn.Module) -> dict:
-    return {
-        "hooks": [
-            (name, len(d))
-            for name, m in model.named_modules()
-            for d in (m._forward_hooks, m._forward_pre_hooks, m._backward_hooks, m._backward_pre_hooks)
-            if d
-        ],
-        "requires_grad": {name: p.requires_grad for name, p in model.named_parameters()},
-        "training": {name: m.training for name, m in model.named_modules()},
-        "grads": {name: p.grad for name, p in model.named_parameters()},
-    }
 
 
 # --- it maximises -------------------------------------------------------------------------------------------

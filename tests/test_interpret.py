@@ -34,6 +34,8 @@ from vidlens.interpret.core import minmax_per_sample
 from vidlens.models import UnknownNameError, create_model, extract, get_layer, list_layers, list_models
 from vidlens.models.registry import model_entrypoint
 
+from conftest import model_state
+
 NUM_CLASSES = 5
 # name -> (registry name, builder kwargs, CAM layer (T' > 1 where the net has it), deconvolution layer)
 MODELS = {
@@ -252,22 +254,6 @@ METHODS = {
     "deconvolve": lambda m, x: deconvolve(m, x, "relu2", top_k=2),
     "occlusion": lambda m, x: occlusion(m, x, window=(2, 4, 4), stride=(1, 2, 2), batch_size=5),
 }
-
-
-def model_state(model: nn.Module) -> dict:
-    """Everything an interpretation call must leave as it found it."""
-    return {
-        "hooks": [
-            (name, len(d))
-            for name, m in model.named_modules()
-            for d in (m._forward_hooks, m._forward_pre_hooks, m._backward_hooks, m._backward_pre_hooks)
-            if d
-        ],
-        "requires_grad": {name: p.requires_grad for name, p in model.named_parameters()},
-        "training": {name: m.training for name, m in model.named_modules()},
-        "inplace": {name: m.inplace for name, m in model.named_modules() if isinstance(m, nn.ReLU)},
-        "grads": {name: p.grad for name, p in model.named_parameters()},
-    }
 
 
 @pytest.mark.parametrize("method", METHODS)

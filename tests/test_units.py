@@ -35,12 +35,7 @@ T = 8
 TUNING = {"speeds": (0.5, 1.0, 2.0), "spatial_frequencies": (0.125,), "frames": T, "size": 32}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class HandBuilt(nn.Module):

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from vidlens.cli import main
 from vidlens.data.synthetic import MotionConfig, render_motion_video
@@ -30,12 +29,7 @@ FAST_TUNING = ["--directions", "4", "--speeds", "1,2", "--frequencies", "0.08", 
                "--phases", "1"]  # fmt: skip
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
