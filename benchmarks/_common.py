@@ -24,6 +24,18 @@ import numpy as np
 # --------------------------------------------------------------------------------------------------------
 
 
+def palette_png(source: Path, target: Path | None = None) -> Path:
+    """``source`` (a PNG) with at most 256 colours (Pillow's median cut, as the GIFs have), written to
+    ``target`` (default: over ``source``): about a third of matplotlib's RGBA file, small enough for a
+    README."""
+    from PIL import Image
+
+    target = source if target is None else target
+    image = Image.open(source).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
+    image.save(target, format="PNG", optimize=True)
+    return target
+
+
 def _blurred_noise(
     rng: np.random.Generator, height: int, width: int, channels: int, grain: int
 ) -> np.ndarray:

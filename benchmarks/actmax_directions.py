@@ -25,10 +25,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_info, table
+from _common import machine_info, palette_png, table
 from vidlens.cli.actmax import natural_clips
 from vidlens.data.synthetic import DIRECTIONS
 from vidlens.interpret import actmax, channel
@@ -36,12 +35,6 @@ from vidlens.metrics import dominant_motion
 from vidlens.models import load_model, model_spec
 from vidlens.runs import load_config
 from vidlens.viz import clips_sheet, save_clips, save_figure
-
-
-def palette_png(path: Path) -> Path:
-    """Rewrite a PNG with at most 256 colours (about a third of the size), as docs/make_images.py does."""
-    Image.open(path).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
-    return path
 
 
 def angle_error(a: float, b: float) -> float:

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from _common import train_on_rendered_clips
+from _common import palette_png, train_on_rendered_clips
 from vidlens.cli import main as vidlens
 from vidlens.data.synthetic import MotionConfig, render_motion_video
 from vidlens.models import create_model, save_weights
@@ -47,14 +46,6 @@ PICTURES = {
                     "--every", "5", "--quiet"], "actmax_fc8-{label}_chi-sweep.png"),
 }  # fmt: skip
 MAX_BYTES = 150_000
-
-
-def palette_png(source: Path, target: Path) -> Path:
-    """``source`` with at most 256 colours (Pillow's median cut, as the GIFs have) as ``target``: about a third
-    of matplotlib's RGBA file, small enough for a README."""
-    image = Image.open(source).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
-    image.save(target, format="PNG", optimize=True)
-    return target
 
 
 def held_out_accuracy(model: torch.nn.Module, n: int = 64, seed: int = 12345) -> float:

@@ -185,8 +185,8 @@ def cmd_actmax(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - started
 
     out = Path(args.out) if args.out is not None else Path("interpret") / "actmax" / model.name
-    stem = _stem("actmax", text, f"chi{chis[0]:g}" if args.chi_sweep is None else "chi-sweep")
     sweep = args.chi_sweep is not None
+    stem = _stem("actmax", text, "chi-sweep" if sweep else f"chi{chis[0]:g}")
     labels, clips, rows = [], [], []
     for chi, result in zip(chis, results, strict=True):
         for i, label in enumerate(clip_labels):
