@@ -1,0 +1,365 @@
+"""The demo's report: a page a person opens in a browser, built from results that were computed elsewhere.
+
+A :class:`Report` is a title and :class:`Section` s; a section holds intro text, how long its step took,
+:class:`Table` s and :class:`Figure` s (a relative path to a PNG/GIF/MP4 next to the page, a caption, one
+sentence on why it matters and the command that reproduces it). :func:`render_html` writes ``DIR/index.html``:
+one self-contained page (no scripts, nothing fetched from the network, relative links to its figures) where
+every string is escaped, so a class folder named ``<script>`` shows as text. A figure whose file is missing is
+listed as a visible warning instead of a broken element.
+
+The same module runs the steps that fill a report, resumably (:func:`run_steps`): a step is a name and a
+function; when it finishes its section and outputs are written to ``DIR/steps/<name>.json``, so a rerun skips
+it, an interrupted run resumes at the first unfinished step, and :func:`collect_report` rebuilds the page from
+those files without computing anything (``vidlens report DIR``).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote
+
+from vidlens.io import atomic_write_json, atomic_write_text
+
+__all__ = [
+    "Figure",
+    "Report",
+    "Section",
+    "Step",
+    "StepResult",
+    "Table",
+    "check_relative",
+    "collect_report",
+    "load_report",
+    "load_step",
+    "render_html",
+    "run_steps",
+    "save_report",
+    "step_path",
+]
+
+REPORT_JSON = "report.json"
+INDEX_HTML = "index.html"
+STEPS_DIR = "steps"
+VIDEO_SUFFIXES = {".mp4": "video/mp4", ".webm": "video/webm"}
+IMAGE_SUFFIXES = {".png", ".gif", ".jpg", ".jpeg", ".svg"}
+
+
+@dataclass
+class Table:
+    """A metrics table: a header and rows of cells (numbers are shown as given, strings escaped)."""
+
+    header: list[str]
+    rows: list[list[Any]]
+    caption: str = ""
+
+
+@dataclass
+class Figure:
+    """One picture or animation of the report."""
+
+    path: str  # relative to the report's folder, with forward slashes: "figures/confusion.png"
+    caption: str  # what it shows
+    why: str = ""  # why it matters: one sentence tying it to the seed it comes from
+    command: str = ""  # the command that reproduces it
+
+    def __post_init__(self) -> None:
+        check_relative(self.path)
+
+
+@dataclass
+class Section:
+    """One step of the story: what it did, how long it took, its tables and figures."""
+
+    title: str
+    intro: str = ""
+    seconds: float | None = None
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Section:
+        return cls(
+            title=data["title"],
+            intro=data.get("intro", ""),
+            seconds=data.get("seconds"),
+            tables=[Table(**t) for t in data.get("tables", [])],
+            figures=[Figure(**f) for f in data.get("figures", [])],
+        )
+
+
+@dataclass
+class Report:
+    """The whole page: a title, an introduction and the sections in order."""
+
+    title: str
+    intro: str = ""
+    sections: list[Section] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Report:
+        return cls(
+            title=data["title"],
+            intro=data.get("intro", ""),
+            sections=[Section.from_dict(s) for s in data.get("sections", [])],
+        )
+
+
+def check_relative(path: str) -> None:
+    """Raise unless ``path`` is a relative path inside the report's folder (the page must move as one piece)."""
+    p = PurePosixPath(path)
+    if not path or p.is_absolute() or "\\" in path or ".." in p.parts or ":" in p.parts[0]:
+        raise ValueError(
+            f"figure path {path!r} must be relative to the report's folder, with forward slashes and no '..'"
+            " (copy or write the figure under the report's folder and give its path from there)"
+        )
+
+
+def save_report(report: Report, out_dir: str | os.PathLike) -> Path:
+    """Write ``report`` to ``out_dir/report.json``, atomically."""
+    return atomic_write_json(Path(out_dir) / REPORT_JSON, report.to_dict())
+
+
+def load_report(out_dir: str | os.PathLike) -> Report:
+    """The report saved in ``out_dir/report.json``."""
+    path = Path(out_dir) / REPORT_JSON
+    if not path.is_file():
+        raise FileNotFoundError(f"no {REPORT_JSON} in {out_dir}; run `vidlens demo --out {out_dir}` first")
+    return Report.from_dict(json.loads(path.read_text()))
+
+
+# ----------------------------------------------------------------------------------------------- the page
+
+_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem;
+       line-height: 1.45; color: #222; }
+h1 { margin-bottom: .2rem; }
+section { border-top: 1px solid #ccc; margin-top: 2rem; padding-top: 1rem; }
+.seconds { color: #666; font-size: .9rem; font-weight: normal; }
+table { border-collapse: collapse; margin: 1rem 0; }
+caption { text-align: left; font-style: italic; padding-bottom: .3rem; }
+th, td { border: 1px solid #bbb; padding: .25rem .6rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+figure { display: inline-block; vertical-align: top; max-width: 34rem; margin: 1rem 1rem 1rem 0; }
+figure img, figure video { max-width: 100%; border: 1px solid #ddd; }
+figcaption .why { color: #444; }
+code, pre { background: #f4f4f4; font-size: .85rem; }
+pre { padding: .3rem .5rem; white-space: pre-wrap; }
+.missing { background: #fff3cd; border: 1px solid #e0b000; padding: .5rem 1rem; }
+"""
+
+
+def _e(value: Any) -> str:
+    """A value as escaped HTML text."""
+    return html.escape(str(value), quote=True)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return _e(value)
+
+
+def _href(path: str) -> str:
+    """A relative path as an escaped, percent-encoded URL (spaces, '#', '?' in a file name stay literal)."""
+    return _e(quote(path, safe="/"))
+
+
+def _table_html(table: Table) -> str:
+    parts = ["<table>"]
+    if table.caption:
+        parts.append(f"<caption>{_e(table.caption)}</caption>")
+    parts.append("<tr>" + "".join(f"<th>{_e(h)}</th>" for h in table.header) + "</tr>")
+    for row in table.rows:
+        parts.append("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>")
+    parts.append("</table>")
+    return "\n".join(parts)
+
+
+def _figure_html(figure: Figure) -> str:
+    suffix = PurePosixPath(figure.path).suffix.lower()
+    src = _href(figure.path)
+    alt = _e(figure.caption)
+    if suffix in VIDEO_SUFFIXES:
+        media = (
+            f'<video src="{src}" muted loop autoplay playsinline controls '
+            f'title="{alt}"><a href="{src}">{_e(figure.path)}</a></video>'
+        )
+    elif suffix in IMAGE_SUFFIXES:
+        media = f'<a href="{src}"><img src="{src}" alt="{alt}" loading="lazy"></a>'
+    else:
+        media = f'<a href="{src}">{_e(figure.path)}</a>'
+    parts = [f"<figure>{media}", f"<figcaption><p>{_e(figure.caption)}</p>"]
+    if figure.why:
+        parts.append(f'<p class="why"><strong>Why it matters:</strong> {_e(figure.why)}</p>')
+    if figure.command:
+        parts.append(f"<pre><code>{_e(figure.command)}</code></pre>")
+    parts.append("</figcaption></figure>")
+    return "\n".join(parts)
+
+
+def _seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def render_html(report: Report, out_dir: str | os.PathLike) -> Path:
+    """Write ``out_dir/index.html`` for ``report``, atomically, and return its path.
+
+    Figures are linked relative to ``out_dir``; a figure whose file is not there is listed in a warning at
+    the top and in its section instead of being drawn as a broken element."""
+    out_dir = Path(out_dir)
+    missing = [f for s in report.sections for f in s.figures if not (out_dir / f.path).is_file()]
+    body = [f"<h1>{_e(report.title)}</h1>"]
+    if report.intro:
+        body.append(f"<p>{_e(report.intro)}</p>")
+    if missing:
+        items = "".join(f"<li><code>{_e(f.path)}</code></li>" for f in missing)
+        body.append(
+            f'<div class="missing"><strong>{len(missing)} figure(s) missing</strong> '
+            "(rerun the step that makes them):<ul>" + items + "</ul></div>"
+        )
+    if report.sections:
+        times = Table(
+            ["step", "time"],
+            [[s.title, _seconds(s.seconds) or "-"] for s in report.sections],
+            caption="How long each step took",
+        )
+        total = sum(s.seconds or 0.0 for s in report.sections)
+        times.rows.append(["total", _seconds(total)])
+        body.append(_table_html(times))
+    for i, section in enumerate(report.sections, 1):
+        took = f' <span class="seconds">({_e(_seconds(section.seconds))})</span>' if section.seconds else ""
+        parts = [f'<section id="s{i}">', f"<h2>{i}. {_e(section.title)}{took}</h2>"]
+        if section.intro:
+            parts.extend(f"<p>{_e(p)}</p>" for p in section.intro.split("\n\n"))
+        parts.extend(_table_html(t) for t in section.tables)
+        for figure in section.figures:
+            if any(figure is m for m in missing):
+                parts.append(
+                    f'<p class="missing">missing figure <code>{_e(figure.path)}</code>: {_e(figure.caption)}</p>'
+                )
+            else:
+                parts.append(_figure_html(figure))
+        parts.append("</section>")
+        body.append("\n".join(parts))
+    page = (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_e(report.title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+    return atomic_write_text(out_dir / INDEX_HTML, page)
+
+
+# ---------------------------------------------------------------------------------------- resumable steps
+
+
+@dataclass
+class StepResult:
+    """What a step made: its section of the report and outputs later steps use (JSON values: paths as str)."""
+
+    section: Section
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Step:
+    """A named unit of work. ``run(out_dir, done)`` gets the outputs of the steps before it by name."""
+
+    name: str
+    run: Callable[[Path, Mapping[str, dict[str, Any]]], StepResult]
+
+
+def step_path(out_dir: str | os.PathLike, name: str) -> Path:
+    """Where step ``name`` records that it is done: ``out_dir/steps/<name>.json``."""
+    return Path(out_dir) / STEPS_DIR / f"{name}.json"
+
+
+def load_step(out_dir: str | os.PathLike, name: str) -> dict[str, Any] | None:
+    """The record of finished step ``name`` (``name``, ``index``, ``seconds``, ``outputs``, ``section``), or
+    None when it has not finished."""
+    path = step_path(out_dir, name)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def run_steps(
+    out_dir: str | os.PathLike,
+    steps: Sequence[Step],
+    *,
+    redo: Collection[str] = (),
+    only: Collection[str] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, dict[str, Any]]:
+    """Run ``steps`` in order into ``out_dir``, skipping those already finished, and return every step's
+    record by name.
+
+    A step is finished when ``out_dir/steps/<name>.json`` exists; it is written atomically only after the
+    step returned, so a step that raised (or was interrupted) is run again next time. ``redo`` names steps to
+    run again even if finished; ``only`` restricts the run to the steps named (the others must be finished
+    already when a step needs their outputs)."""
+    out_dir = Path(out_dir)
+    names = [s.name for s in steps]
+    unknown = sorted(set(redo) - set(names)) + sorted(set(only or ()) - set(names))
+    if unknown:
+        raise ValueError(f"unknown step(s) {', '.join(unknown)}; the steps are: {', '.join(names)}")
+    done: dict[str, dict[str, Any]] = {}
+    for index, step in enumerate(steps):
+        record = load_step(out_dir, step.name)
+        wanted = only is None or step.name in only
+        if record is not None and (step.name not in redo or not wanted):
+            log(f"[{index + 1}/{len(steps)}] {step.name}: done already ({record['seconds']:.1f} s), reused")
+            done[step.name] = record
+            continue
+        if not wanted:
+            log(f"[{index + 1}/{len(steps)}] {step.name}: not run (not finished yet)")
+            continue
+        log(f"[{index + 1}/{len(steps)}] {step.name} ...")
+        t0 = time.perf_counter()
+        result = step.run(out_dir, {k: v["outputs"] for k, v in done.items()})
+        seconds = time.perf_counter() - t0
+        result.section.seconds = seconds
+        record = {
+            "name": step.name,
+            "index": index,
+            "seconds": seconds,
+            "outputs": result.outputs,
+            "section": asdict(result.section),
+        }
+        atomic_write_json(step_path(out_dir, step.name), record)
+        log(f"[{index + 1}/{len(steps)}] {step.name}: done in {seconds:.1f} s")
+        done[step.name] = record
+    return done
+
+
+def collect_report(
+    out_dir: str | os.PathLike, *, title: str | None = None, intro: str | None = None
+) -> Report:
+    """The report of the finished steps in ``out_dir/steps`` (in the order they ran), computing nothing.
+
+    Title and intro default to those of an existing ``report.json``."""
+    out_dir = Path(out_dir)
+    files = sorted((out_dir / STEPS_DIR).glob("*.json"))
+    if not files:
+        raise FileNotFoundError(
+            f"no finished steps in {out_dir / STEPS_DIR}; run `vidlens demo --out {out_dir}` first"
+        )
+    records = sorted((json.loads(p.read_text()) for p in files), key=lambda r: (r.get("index", 0), r["name"]))
+    old = load_report(out_dir) if (out_dir / REPORT_JSON).is_file() else Report("vidlens report")
+    return Report(
+        title=old.title if title is None else title,
+        intro=old.intro if intro is None else intro,
+        sections=[Section.from_dict(r["section"]) for r in records],
+    )
