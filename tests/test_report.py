@@ -24,6 +24,8 @@ from vidlens.report import (
     step_path,
 )
 
+from conftest import run_cli
+
 EVIL = "<script>alert(1)</script>"
 ODD = f"figures/{EVIL.replace('/', '_')} a#b.gif"  # a file name a browser must not misread
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
@@ -192,3 +194,22 @@ def test_collect_report_from_steps(tmp_path):
 def test_collect_report_without_steps_says_what_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="vidlens demo --out"):
         collect_report(tmp_path)
+
+
+def test_cli_report_rebuilds_the_page_from_steps(tmp_path, capsys):
+
+    run_steps(tmp_path, toy_steps([], set()), log=lambda _: None)
+    status, written, _, err = run_cli(capsys, "report", tmp_path, "--title", EVIL)
+    assert status == 0, err
+    assert set(written) == {"report.json", "index.html"}
+    parsed = parse(written["index.html"])
+    assert EVIL in "".join(parsed.text) and not any(t == "script" for t, _ in parsed.tags)
+    assert "step c" in "".join(parsed.text)
+    status, written, _, err = run_cli(capsys, "report", tmp_path)  # the title is kept
+    assert EVIL in "".join(parse(written["index.html"]).text)
+
+
+def test_cli_report_on_an_empty_folder_says_what_to_run(tmp_path, capsys):
+
+    status, _, _, err = run_cli(capsys, "report", tmp_path)
+    assert status == 2 and "vidlens demo --out" in err

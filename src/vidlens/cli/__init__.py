@@ -14,6 +14,7 @@ vidlens redundancy           filters that repeat each other: cosine clustering p
 vidlens dependence           correlation and mutual information between a layer's units over natural clips
 vidlens units                which units see motion: temporal sensitivity, direction and speed tuning
 vidlens demo                 synthesise, decode and run C3D on built-in data
+vidlens report DIR           rebuild a report's index.html from its finished steps (computes nothing)
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""``vidlens demo``: the built-in demo, step by step (:mod:`vidlens.demo`)."""
+"""``vidlens demo``: the built-in demo, step by step (:mod:`vidlens.demo`); ``vidlens report DIR``: its page,
+rebuilt from the finished steps (:mod:`vidlens.report`)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from vidlens.report import collect_report, render_html, save_report
+
+    report = collect_report(args.dir, title=args.title)
+    print(f"wrote {save_report(report, args.dir)}")
+    print(f"wrote {render_html(report, args.dir)}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
@@ -69,3 +79,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=2, help="decoding processes while training (default 2)")
     add_synth_options(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "report",
+        help="rebuild DIR/index.html from the finished steps in DIR/steps (computes nothing)",
+    )
+    p.add_argument("dir", metavar="DIR", help="a report folder (what `vidlens demo --out DIR` wrote)")
+    p.add_argument("--title", default=None, help="the page's title (default: the saved one)")
+    p.set_defaults(func=cmd_report)
