@@ -213,3 +213,20 @@ def test_cli_report_on_an_empty_folder_says_what_to_run(tmp_path, capsys):
 
     status, _, _, err = run_cli(capsys, "report", tmp_path)
     assert status == 2 and "vidlens demo --out" in err
+
+
+@pytest.mark.slow
+def test_demo_tiny_end_to_end_and_resume(tmp_path, capsys):
+    """`vidlens demo --out DIR --scale tiny`: data, two nets trained and evaluated, a page whose figures
+    exist; a rerun redoes nothing (~30 s on one core)."""
+    status, written, out, err = run_cli(capsys, "demo", "--out", tmp_path, "--scale", "tiny", "--workers", 0)
+    assert status == 0, err
+    page = written["index.html"]
+    parsed = parse(page)
+    srcs = [a["src"] for t, a in parsed.tags if t in ("img", "video")]
+    assert len(srcs) == 4 and all((tmp_path / s).is_file() for s in srcs)
+    assert "figure(s) missing" not in page.read_text()
+    assert {p.name for p in (tmp_path / "steps").iterdir()} == {"data.json", "train.json"}
+    status, _, out, err = run_cli(capsys, "demo", "--out", tmp_path, "--scale", "tiny", "--workers", 0)
+    assert status == 0, err
+    assert out.count("reused") == 2

@@ -15,6 +15,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from vidlens import demo
     from vidlens.presets import PRESETS
 
+    if args.out is not None:  # the report demo (issue 14): resumable steps, DIR/index.html
+        page = demo.run_demo(
+            args.out, args.scale, redo=tuple(args.redo), only=tuple(args.only) or None, workers=args.workers
+        )
+        print(f"wrote {page}")
+        return 0
+
     print(f"1. synthetic motion dataset in {args.dir}")
     dataset, seconds = demo.make_data(args.dir, motion_config(args))
     print(f"   {'reused' if dataset.reused else 'made'} in {seconds:.1f}s: {dataset.num_videos} videos")
@@ -77,6 +84,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-train", action="store_true", help="skip step 5 (training two nets, ~15 min on a CPU)"
     )
     p.add_argument("--workers", type=int, default=2, help="decoding processes while training (default 2)")
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="build the report instead: resumable steps into DIR/steps, the page DIR/index.html (e.g. build/demo)",
+    )
+    p.add_argument(
+        "--scale",
+        default="small",
+        choices=["small", "tiny"],
+        help="with --out: small (default) or tiny (tests)",
+    )
+    p.add_argument("--redo", action="append", default=[], metavar="STEP", help="with --out: rerun STEP")
+    p.add_argument(
+        "--only", action="append", default=[], metavar="STEP", help="with --out: run only STEP (repeatable)"
+    )
     add_synth_options(p)
     p.set_defaults(func=cmd_demo)
 
