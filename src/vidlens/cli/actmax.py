@@ -138,6 +138,21 @@ def natural_clips(source: Path, net: nn.Module, count: int, clip_len: int) -> tu
     return torch.cat(clips), chosen  # (M, 3, T, H, W)
 
 
+def _chunk(found: ActMax, start: int, n: int) -> ActMax:
+    """Clips ``start .. start + n`` of an actmax batch, as if they had been optimised alone."""
+    from dataclasses import replace
+
+    part = slice(start, start + n)
+    return replace(
+        found,
+        input=found.input[part],
+        frames=found.frames[part],
+        history=found.history[:, part],
+        value=found.value[part],
+        natural_values=None if found.natural_values is None else found.natural_values[:, part],
+    )
+
+
 def cmd_actmax(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -159,29 +174,28 @@ def cmd_actmax(args: argparse.Namespace) -> int:
             if args.shape is None:
                 shape = tuple(natural.shape[2:])
         chis = args.chi_sweep or [args.chi]
-        results: list[ActMax] = []
+        n = objective.batch_size or 1  # clips per temporal weight
         started = time.perf_counter()
-        for chi in chis:
-            results.append(
-                actmax(
-                    model.net,
-                    objective,
-                    steps=args.steps,
-                    lr=args.lr,
-                    kappa=args.kappa,
-                    chi=chi,
-                    alpha=args.alpha,
-                    bound=None if args.bound <= 0 else args.bound,
-                    energy=args.energy,
-                    param=args.param,
-                    transforms=Transforms() if args.transforms else False,
-                    natural_clips=natural,
-                    shape=(3, *shape),
-                    optimizer=args.optimizer,
-                    seed=args.seed,
-                    progress=not args.quiet,
-                )
-            )
+        # A sweep is one batch: the objective's clips once per chi, each with its own temporal weight.
+        found = actmax(
+            model.net,
+            objective.repeat(len(chis)),
+            steps=args.steps,
+            lr=args.lr,
+            kappa=args.kappa,
+            chi=[chi for chi in chis for _ in range(n)],
+            alpha=args.alpha,
+            bound=None if args.bound <= 0 else args.bound,
+            energy=args.energy,
+            param=args.param,
+            transforms=Transforms() if args.transforms else False,
+            natural_clips=natural,
+            shape=(len(chis) * n, 3, *shape),
+            optimizer=args.optimizer,
+            seed=args.seed,
+            progress=not args.quiet,
+        )
+        results = [_chunk(found, k * n, n) for k in range(len(chis))]
         seconds = time.perf_counter() - started
 
     out = Path(args.out) if args.out is not None else Path("interpret") / "actmax" / model.name
