@@ -182,6 +182,71 @@ def test_redo_and_only(tmp_path):
         run_steps(tmp_path, toy_steps(calls, set()), redo={"z"}, log=lambda _: None)
 
 
+def test_changed_settings_rerun_a_step_and_those_that_need_it(tmp_path):
+    """A finished step whose settings changed runs again, and so do the steps that need it (but not one
+    that does not); a step finished before is cleaned first, an interrupted one is not (it resumes)."""
+    calls: list[str] = []
+    cleaned: list[str] = []
+
+    def steps(size: int, fail: set[str] = frozenset()) -> list[Step]:
+        def make(name: str):
+            def run(out: Path, done):
+                calls.append(name)
+                if name in fail:
+                    raise RuntimeError(f"{name} failed")
+                return StepResult(Section(name), {"size": size})
+
+            return run
+
+        return [
+            Step("data", make("data"), settings={"size": size}),
+            Step("train", make("train"), settings={"k": (1,)}, needs=("data",), clean=cleaned.append),
+            Step("other", make("other")),
+        ]
+
+    logged: list[str] = []
+    run_steps(tmp_path, steps(1), log=logged.append)
+    calls.clear()
+    run_steps(tmp_path, steps(1), log=logged.append)  # a tuple saved as a list still compares equal
+    assert calls == [] and cleaned == []
+    logged.clear()
+    run_steps(tmp_path, steps(2), log=logged.append)
+    assert calls == ["data", "train"] and cleaned == [tmp_path]
+    assert any("its settings changed" in line for line in logged)
+    assert any("data ran again" in line for line in logged)
+    calls.clear(), cleaned.clear()
+    with pytest.raises(RuntimeError, match="train failed"):
+        run_steps(tmp_path, steps(2, fail={"train"}), redo={"train"}, log=logged.append)
+    assert cleaned == [tmp_path] and load_step(tmp_path, "train") is None  # not finished any more
+    calls.clear(), cleaned.clear()
+    run_steps(tmp_path, steps(2), log=logged.append)
+    assert calls == ["train"] and cleaned == []  # interrupted: it resumes, nothing is removed
+
+
+def test_a_step_needs_its_inputs_finished(tmp_path):
+    def run(out, done):
+        return StepResult(Section("x"))
+
+    with pytest.raises(ValueError, match="z \\(needed by b\\)"):
+        run_steps(tmp_path, [Step("a", run), Step("b", run, needs=("z",))], log=lambda _: None)
+    with pytest.raises(RuntimeError, match="needs a, which has not finished"):
+        run_steps(tmp_path, [Step("a", run), Step("b", run, needs=("a",))], only={"b"}, log=lambda _: None)
+
+
+def test_highlights_lead_the_page_and_backticks_are_code(tmp_path):
+    report = Report(
+        "t",
+        "Run `vidlens demo` first.",
+        sections=[Section("one", highlights=[f"The 3D net wins; {EVIL}"]), Section("two", "a `b")],
+    )
+    page = render_html(report, tmp_path).read_text()
+    assert "<code>vidlens demo</code>" in page
+    assert "a `b" in page  # an unmatched backtick stays as it is
+    glance = page.index("At a glance")
+    assert glance < page.index('<section id="s1">')
+    assert "The 3D net wins; &lt;script&gt;" in page and '<a href="#s1">' in page
+
+
 def test_collect_report_from_steps(tmp_path):
     run_steps(tmp_path, toy_steps([], set()), log=lambda _: None)
     report = collect_report(tmp_path, title="toy")
@@ -189,6 +254,8 @@ def test_collect_report_from_steps(tmp_path):
     assert all(s.seconds is not None for s in report.sections)
     save_report(report, tmp_path)
     assert collect_report(tmp_path).title == "toy"  # the saved title is kept
+    only = collect_report(tmp_path, steps=["c", "a"])  # the steps named, in that order
+    assert [s.title for s in only.sections] == ["step c", "step a"]
 
 
 def test_collect_report_without_steps_says_what_to_run(tmp_path):
@@ -213,20 +280,3 @@ def test_cli_report_on_an_empty_folder_says_what_to_run(tmp_path, capsys):
 
     status, _, _, err = run_cli(capsys, "report", tmp_path)
     assert status == 2 and "vidlens demo --out" in err
-
-
-@pytest.mark.slow
-def test_demo_tiny_end_to_end_and_resume(tmp_path, capsys):
-    """`vidlens demo --out DIR --scale tiny`: data, two nets trained and evaluated, a page whose figures
-    exist; a rerun redoes nothing (~30 s on one core)."""
-    status, written, out, err = run_cli(capsys, "demo", "--out", tmp_path, "--scale", "tiny", "--workers", 0)
-    assert status == 0, err
-    page = written["index.html"]
-    parsed = parse(page)
-    srcs = [a["src"] for t, a in parsed.tags if t in ("img", "video")]
-    assert len(srcs) == 4 and all((tmp_path / s).is_file() for s in srcs)
-    assert "figure(s) missing" not in page.read_text()
-    assert {p.name for p in (tmp_path / "steps").iterdir()} == {"data.json", "train.json"}
-    status, _, out, err = run_cli(capsys, "demo", "--out", tmp_path, "--scale", "tiny", "--workers", 0)
-    assert status == 0, err
-    assert out.count("reused") == 2

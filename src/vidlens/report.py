@@ -82,6 +82,8 @@ class Section:
     seconds: float | None = None
     tables: list[Table] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
+    # The step's findings in a sentence each: the page lists them "at a glance", above the sections.
+    highlights: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Section:
@@ -89,6 +91,7 @@ class Section:
             title=data["title"],
             intro=data.get("intro", ""),
             seconds=data.get("seconds"),
+            highlights=list(data.get("highlights", [])),
             tables=[Table(**t) for t in data.get("tables", [])],
             figures=[Figure(**f) for f in data.get("figures", [])],
         )
@@ -155,12 +158,22 @@ figcaption .why { color: #444; }
 code, pre { background: #f4f4f4; font-size: .85rem; }
 pre { padding: .3rem .5rem; white-space: pre-wrap; }
 .missing { background: #fff3cd; border: 1px solid #e0b000; padding: .5rem 1rem; }
+.glance { background: #eef5ff; border: 1px solid #9bbbe0; padding: .2rem 1rem; }
+.glance h2 { font-size: 1.1rem; }
 """
 
 
 def _e(value: Any) -> str:
     """A value as escaped HTML text."""
     return html.escape(str(value), quote=True)
+
+
+def _text(value: str) -> str:
+    """Prose as escaped HTML, with `backticked` spans shown as code."""
+    parts = _e(value).split("`")
+    if len(parts) % 2 == 0:  # an unmatched backtick: leave them all as they are
+        return _e(value)
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
 
 
 def _cell(value: Any) -> str:
@@ -195,7 +208,7 @@ def _figure_html(figure: Figure) -> str:
             f'title="{alt}"><a href="{src}">{_e(figure.path)}</a></video>'
         )
     elif suffix in IMAGE_SUFFIXES:
-        media = f'<a href="{src}"><img src="{src}" alt="{alt}" loading="lazy"></a>'
+        media = f'<a href="{src}"><img src="{src}" alt="{alt}"></a>'
     else:
         media = f'<a href="{src}">{_e(figure.path)}</a>'
     parts = [f"<figure>{media}", f"<figcaption><p>{_e(figure.caption)}</p>"]
@@ -222,27 +235,30 @@ def render_html(report: Report, out_dir: str | os.PathLike) -> Path:
     missing = [f for s in report.sections for f in s.figures if not (out_dir / f.path).is_file()]
     body = [f"<h1>{_e(report.title)}</h1>"]
     if report.intro:
-        body.append(f"<p>{_e(report.intro)}</p>")
+        body.append(f"<p>{_text(report.intro)}</p>")
     if missing:
         items = "".join(f"<li><code>{_e(f.path)}</code></li>" for f in missing)
         body.append(
             f'<div class="missing"><strong>{len(missing)} figure(s) missing</strong> '
             "(rerun the step that makes them):<ul>" + items + "</ul></div>"
         )
+    glance = [
+        f'<li>{_text(h)} <a href="#s{i}">(section {i})</a></li>'
+        for i, section in enumerate(report.sections, 1)
+        for h in section.highlights
+    ]
+    if glance:
+        body.append('<div class="glance"><h2>At a glance</h2><ul>' + "".join(glance) + "</ul></div>")
     if report.sections:
-        times = Table(
-            ["step", "time"],
-            [[s.title, _seconds(s.seconds) or "-"] for s in report.sections],
-            caption="How long each step took",
+        contents = "".join(
+            f'<li><a href="#s{i}">{_e(s.title)}</a></li>' for i, s in enumerate(report.sections, 1)
         )
-        total = sum(s.seconds or 0.0 for s in report.sections)
-        times.rows.append(["total", _seconds(total)])
-        body.append(_table_html(times))
+        body.append(f"<nav><ol>{contents}</ol></nav>")
     for i, section in enumerate(report.sections, 1):
         took = f' <span class="seconds">({_e(_seconds(section.seconds))})</span>' if section.seconds else ""
         parts = [f'<section id="s{i}">', f"<h2>{i}. {_e(section.title)}{took}</h2>"]
         if section.intro:
-            parts.extend(f"<p>{_e(p)}</p>" for p in section.intro.split("\n\n"))
+            parts.extend(f"<p>{_text(p)}</p>" for p in section.intro.split("\n\n"))
         parts.extend(_table_html(t) for t in section.tables)
         for figure in section.figures:
             if any(figure is m for m in missing):
@@ -253,6 +269,15 @@ def render_html(report: Report, out_dir: str | os.PathLike) -> Path:
                 parts.append(_figure_html(figure))
         parts.append("</section>")
         body.append("\n".join(parts))
+    if report.sections:
+        times = Table(
+            ["step", "time"],
+            [[s.title, _seconds(s.seconds) or "-"] for s in report.sections],
+            caption="How long each step took",
+        )
+        total = sum(s.seconds or 0.0 for s in report.sections)
+        times.rows.append(["total", _seconds(total)])
+        body.append(f'<section id="times"><h2>Time</h2>{_table_html(times)}</section>')
     page = (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -277,10 +302,19 @@ class StepResult:
 
 @dataclass
 class Step:
-    """A named unit of work. ``run(out_dir, done)`` gets the outputs of the steps before it by name."""
+    """A named unit of work. ``run(out_dir, done)`` gets the outputs of the steps before it by name.
+
+    ``settings`` (JSON values) is what the step's result depends on besides its inputs: a finished step whose
+    recorded settings differ (another size, another dataset) is run again. ``needs`` names the earlier steps
+    whose outputs it uses: when one of them runs again, so does this one. ``clean(out_dir)``, when given,
+    removes what a finished step left behind before it runs again (a step that was interrupted instead
+    resumes: nothing is removed)."""
 
     name: str
     run: Callable[[Path, Mapping[str, dict[str, Any]]], StepResult]
+    settings: dict[str, Any] = field(default_factory=dict)
+    needs: tuple[str, ...] = ()
+    clean: Callable[[Path], None] | None = None
 
 
 def step_path(out_dir: str | os.PathLike, name: str) -> Path:
@@ -307,26 +341,52 @@ def run_steps(
     record by name.
 
     A step is finished when ``out_dir/steps/<name>.json`` exists; it is written atomically only after the
-    step returned, so a step that raised (or was interrupted) is run again next time. ``redo`` names steps to
-    run again even if finished; ``only`` restricts the run to the steps named (the others must be finished
-    already when a step needs their outputs)."""
+    step returned, so a step that raised (or was interrupted) is run again next time. A finished step runs
+    again when its settings changed, when ``redo`` names it, or when a step it ``needs`` ran again in this
+    call. ``only`` restricts the run to the steps named (the others must be finished already when a step
+    needs their outputs)."""
     out_dir = Path(out_dir)
     names = [s.name for s in steps]
     unknown = sorted(set(redo) - set(names)) + sorted(set(only or ()) - set(names))
+    for step in steps:
+        unknown += [
+            f"{n} (needed by {step.name})" for n in step.needs if n not in names[: names.index(step.name)]
+        ]
     if unknown:
         raise ValueError(f"unknown step(s) {', '.join(unknown)}; the steps are: {', '.join(names)}")
     done: dict[str, dict[str, Any]] = {}
+    ran: set[str] = set()
     for index, step in enumerate(steps):
+        tag = f"[{index + 1}/{len(steps)}] {step.name}"
         record = load_step(out_dir, step.name)
         wanted = only is None or step.name in only
-        if record is not None and (step.name not in redo or not wanted):
-            log(f"[{index + 1}/{len(steps)}] {step.name}: done already ({record['seconds']:.1f} s), reused")
+        why = None
+        if record is not None:
+            if step.name in redo:
+                why = "--redo"
+            elif _jsonable(step.settings) != record.get("settings", {}):
+                why = "its settings changed"
+            elif ran & set(step.needs):
+                why = f"{', '.join(sorted(ran & set(step.needs)))} ran again"
+        if record is not None and (why is None or not wanted):
+            note = "" if why is None else f" (not rerun although {why}: not in --only)"
+            log(f"{tag}: done already ({record['seconds']:.1f} s), reused{note}")
             done[step.name] = record
             continue
         if not wanted:
-            log(f"[{index + 1}/{len(steps)}] {step.name}: not run (not finished yet)")
+            log(f"{tag}: not run (not finished yet)")
             continue
-        log(f"[{index + 1}/{len(steps)}] {step.name} ...")
+        missing = [n for n in step.needs if n not in done]
+        if missing:
+            raise RuntimeError(
+                f"step {step.name} needs {', '.join(missing)}, which has not finished: run it first "
+                f"(leave out --only, or add --only {' --only '.join(missing)})"
+            )
+        log(f"{tag} ..." + ("" if why is None else f" (again: {why})"))
+        if record is not None:  # finished before: not finished any more until it returns
+            step_path(out_dir, step.name).unlink()
+            if step.clean is not None:
+                step.clean(out_dir)
         t0 = time.perf_counter()
         result = step.run(out_dir, {k: v["outputs"] for k, v in done.items()})
         seconds = time.perf_counter() - t0
@@ -335,21 +395,33 @@ def run_steps(
             "name": step.name,
             "index": index,
             "seconds": seconds,
+            "settings": _jsonable(step.settings),
             "outputs": result.outputs,
             "section": asdict(result.section),
         }
         atomic_write_json(step_path(out_dir, step.name), record)
-        log(f"[{index + 1}/{len(steps)}] {step.name}: done in {seconds:.1f} s")
+        log(f"{tag}: done in {seconds:.1f} s")
         done[step.name] = record
+        ran.add(step.name)
     return done
 
 
+def _jsonable(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists), so saved and new settings compare equal."""
+    return json.loads(json.dumps(value))
+
+
 def collect_report(
-    out_dir: str | os.PathLike, *, title: str | None = None, intro: str | None = None
+    out_dir: str | os.PathLike,
+    *,
+    title: str | None = None,
+    intro: str | None = None,
+    steps: Sequence[str] | None = None,
 ) -> Report:
     """The report of the finished steps in ``out_dir/steps`` (in the order they ran), computing nothing.
 
-    Title and intro default to those of an existing ``report.json``."""
+    ``steps`` keeps only the steps named, in that order (records of other steps are left out). Title and
+    intro default to those of an existing ``report.json``."""
     out_dir = Path(out_dir)
     files = sorted((out_dir / STEPS_DIR).glob("*.json"))
     if not files:
@@ -357,6 +429,9 @@ def collect_report(
             f"no finished steps in {out_dir / STEPS_DIR}; run `vidlens demo --out {out_dir}` first"
         )
     records = sorted((json.loads(p.read_text()) for p in files), key=lambda r: (r.get("index", 0), r["name"]))
+    if steps is not None:
+        order = {name: i for i, name in enumerate(steps)}
+        records = sorted((r for r in records if r["name"] in order), key=lambda r: order[r["name"]])
     old = load_report(out_dir) if (out_dir / REPORT_JSON).is_file() else Report("vidlens report")
     return Report(
         title=old.title if title is None else title,
