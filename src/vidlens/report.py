@@ -28,14 +28,17 @@ from urllib.parse import quote
 from vidlens.io import atomic_write_json, atomic_write_text
 
 __all__ = [
+    "BrowserCheck",
     "Figure",
     "Report",
     "Section",
     "Step",
     "StepResult",
     "Table",
+    "check_in_browser",
     "check_relative",
     "collect_report",
+    "find_chromium",
     "load_report",
     "load_step",
     "render_html",
@@ -438,3 +441,110 @@ def collect_report(
         intro=old.intro if intro is None else intro,
         sections=[Section.from_dict(r["section"]) for r in records],
     )
+
+
+# ------------------------------------------------------------------------------------- seen in a browser
+
+# Chromium's flags for a closed network and no screen: no sandbox (root in containers), no GPU, none of its
+# background connections (each refused one would log an error), a fresh profile each time.
+_CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+@dataclass
+class BrowserCheck:
+    """What a headless Chromium saw of a page (:func:`check_in_browser`)."""
+
+    media: list[
+        tuple[str, str, int]
+    ]  # every <img> and <video>: (tag, src, natural width in pixels; 0: broken)
+    console_errors: list[str]  # console messages of level error, and uncaught exceptions
+    dialogs: list[str]  # alert/confirm/prompt messages: a page of ours never opens one
+    text: str  # the page's visible text
+    screenshot: Path | None = None
+
+    @property
+    def broken(self) -> list[str]:
+        """The sources of media elements that did not load."""
+        return [src for _, src, width in self.media if width <= 0]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.broken or self.console_errors or self.dialogs)
+
+
+def find_chromium() -> str | None:
+    """The path of a Chromium (or Chrome) executable on PATH, or None."""
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        if found := shutil.which(name):
+            return found
+    return None
+
+
+def check_in_browser(
+    page: str | os.PathLike,
+    *,
+    screenshot: str | os.PathLike | None = None,
+    chromium: str | None = None,
+    viewport: tuple[int, int] = (1280, 1000),
+    timeout_s: float = 30.0,
+) -> BrowserCheck:
+    """Open ``page`` (a local HTML file) in headless Chromium through Playwright and report what loaded:
+    every image's and video's natural width, console errors, dialogs and the visible text; with
+    ``screenshot``, save a PNG of the top of the page (``viewport`` wide and high).
+
+    Needs the Python package ``playwright`` (``pip install playwright``; its own browsers are not used) and a
+    Chromium executable (Debian: ``apt-get install chromium``), found on PATH unless ``chromium`` is given."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise RuntimeError(
+            "checking a page in a browser needs Playwright: pip install playwright (no `playwright install`: "
+            "it drives the system's Chromium)"
+        ) from None
+    chromium = chromium or find_chromium()
+    if chromium is None:
+        raise FileNotFoundError(
+            "no Chromium found on PATH: install it (Debian: apt-get install chromium) or pass chromium=PATH"
+        )
+    path = Path(page).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"no page {path}; build it with `vidlens demo` or `vidlens report DIR`")
+    errors: list[str] = []
+    dialogs: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=list(_CHROMIUM_FLAGS))
+        try:
+            tab = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+            tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            tab.on("pageerror", lambda e: errors.append(str(e)))
+            tab.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            tab.goto(path.as_uri(), wait_until="load", timeout=timeout_s * 1000)
+            # Videos report their size once their metadata is in; images are complete at "load".
+            tab.wait_for_function(
+                "() => [...document.querySelectorAll('video')].every(v => v.readyState >= 1 || v.error)",
+                timeout=timeout_s * 1000,
+            )
+            media = tab.evaluate(
+                """() => [...document.querySelectorAll('img, video')].map(e => [e.tagName.toLowerCase(),
+                    e.getAttribute('src'), e.tagName === 'IMG' ? e.naturalWidth : e.videoWidth])"""
+            )
+            text = tab.inner_text("body")
+            shot = None
+            if screenshot is not None:
+                shot = Path(screenshot)
+                shot.parent.mkdir(parents=True, exist_ok=True)
+                tab.screenshot(path=str(shot))
+        finally:
+            browser.close()
+    return BrowserCheck([tuple(m) for m in media], errors, dialogs, text, shot)

@@ -4,6 +4,7 @@ page, rebuilt from the finished steps (:mod:`vidlens.report`)."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 __all__ = ["register"]
 
@@ -20,17 +21,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
         only=tuple(args.only) or None,
         workers=args.workers,
     )
-    print(f"wrote {page}: open it in a browser")
+    print(f"wrote {page}")
+    print(f"open it in a browser: {page.resolve().as_uri()}")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from vidlens.report import collect_report, render_html, save_report
+    from vidlens.report import check_in_browser, collect_report, render_html, save_report
 
     report = collect_report(args.dir, title=args.title)
     print(f"wrote {save_report(report, args.dir)}")
-    print(f"wrote {render_html(report, args.dir)}")
-    return 0
+    page = render_html(report, args.dir)
+    print(f"wrote {page}")
+    if args.screenshot is None:
+        return 0
+    seen = check_in_browser(page, screenshot=args.screenshot)
+    print(f"wrote {seen.screenshot}")
+    loaded = len(seen.media) - len(seen.broken)
+    print(f"in Chromium: {loaded} of {len(seen.media)} images and videos loaded", file=sys.stderr)
+    for src in seen.broken:
+        print(f"  did not load: {src}", file=sys.stderr)
+    for message in seen.console_errors + [f"dialog: {d}" for d in seen.dialogs]:
+        print(f"  console: {message}", file=sys.stderr)
+    return 0 if seen.ok else 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -73,4 +86,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("dir", metavar="DIR", help="a report folder (what `vidlens demo --out DIR` wrote)")
     p.add_argument("--title", default=None, help="the page's title (default: the saved one)")
+    p.add_argument(
+        "--screenshot",
+        default=None,
+        metavar="PNG",
+        help="also open the page in headless Chromium (needs Playwright and Chromium), check that every image "
+        "and video loads without console errors (exit status 1 otherwise) and save the top of the page as PNG",
+    )
     p.set_defaults(func=cmd_report)
