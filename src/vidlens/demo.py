@@ -688,8 +688,9 @@ def _actmax_step(demo: _Demo) -> Callable:
                 Figure(
                     demo.rel(_one(where, "actmax_*.gif")),
                     f"{label}: for each class, the clip that maximises its logit ({', '.join(classes)}).",
-                    "Feichtenhofer et al. 2018 show what two-stream nets' units 'want' to see; a 3D net that "
-                    "learned motion renders each class as movement its way."
+                    "Feichtenhofer et al. 2018 show what two-stream nets' units 'want' to see. A 3D net's "
+                    "clips move (see the speed column); whether they move their class's way depends on how "
+                    "well it learned: the table measures it."
                     if i == 0
                     else "The single-frame net can only want a picture: its clips hold still.",
                     cmd,
@@ -715,7 +716,9 @@ def _actmax_step(demo: _Demo) -> Callable:
             "Clips optimised from noise to maximise a class logit (Feichtenhofer et al. 2018: a 3-D Fourier "
             "parameterisation, kappa for spatial and chi for temporal smoothness, jitter), scaled by the "
             f"logit's mean over {size.natural_clips} real clips. The motion column is the clip's dominant "
-            "displacement (phase correlation, vidlens.metrics.dominant_motion); direction 0 is right, 90 up.",
+            "displacement (phase correlation, vidlens.metrics.dominant_motion); direction 0 is right, 90 up. "
+            "A net trained for minutes does not always render a class as motion its own way; better trained "
+            "nets do in 10 of 12 classes (benchmarks/actmax_directions.py, benchmarks/RESULTS.md).",
             tables=[
                 Table(
                     [

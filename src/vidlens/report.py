@@ -155,8 +155,10 @@ table { border-collapse: collapse; margin: 1rem 0; }
 caption { text-align: left; font-style: italic; padding-bottom: .3rem; }
 th, td { border: 1px solid #bbb; padding: .25rem .6rem; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
-figure { display: inline-block; vertical-align: top; max-width: 34rem; margin: 1rem 1rem 1rem 0; }
-figure img, figure video { max-width: 100%; border: 1px solid #ddd; }
+.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(26rem, 1fr)); gap: 1.5rem; }
+figure { margin: 1rem 0; min-width: 0; }
+figure img, figure video { width: 100%; border: 1px solid #ddd; }
+figure img[src$=".gif"] { image-rendering: pixelated; }  /* small frames and kernels, enlarged sharply */
 figcaption .why { color: #444; }
 code, pre { background: #f4f4f4; font-size: .85rem; }
 pre { padding: .3rem .5rem; white-space: pre-wrap; }
@@ -263,6 +265,8 @@ def render_html(report: Report, out_dir: str | os.PathLike) -> Path:
         if section.intro:
             parts.extend(f"<p>{_text(p)}</p>" for p in section.intro.split("\n\n"))
         parts.extend(_table_html(t) for t in section.tables)
+        if section.figures:
+            parts.append('<div class="figures">')
         for figure in section.figures:
             if any(figure is m for m in missing):
                 parts.append(
@@ -270,6 +274,8 @@ def render_html(report: Report, out_dir: str | os.PathLike) -> Path:
                 )
             else:
                 parts.append(_figure_html(figure))
+        if section.figures:
+            parts.append("</div>")
         parts.append("</section>")
         body.append("\n".join(parts))
     if report.sections:
