@@ -36,6 +36,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vidlens.report import Figure, Section, Step, StepResult, Table
 
 __all__ = ["DEMO_MODELS", "SIZES", "DemoSize", "demo_steps", "run_demo"]
@@ -682,8 +684,14 @@ def _actmax_step(demo: _Demo) -> Callable:
                     _num(motion.get("speed"), 2), _num(motion.get("direction"), 0),
                     "-" if expected is None else f"{expected:.0f}",
                 ])  # fmt: skip
-            if all(c in DIRECTIONS for c in classes):
-                moving.append(f"{label} {agree} of {len(summary['clips'])}")
+            speeds = [c["motion"]["speed"] for c in summary["clips"] if c.get("motion")]
+            if speeds:
+                their_way = (
+                    f", {agree} of {len(speeds)} their class's way"
+                    if all(c in DIRECTIONS for c in classes)
+                    else ""
+                )
+                moving.append(f"{label}'s at {float(np.median(speeds)):.2f} px/frame (median){their_way}")
             figures.append(
                 Figure(
                     demo.rel(_one(where, "actmax_*.gif")),
@@ -735,8 +743,9 @@ def _actmax_step(demo: _Demo) -> Callable:
             ],
             figures=figures,
             highlights=[
-                "Class clips found by activation maximisation that move their class's way (within 45 degrees, "
-                f"at least {_MIN_SPEED} px/frame): {', '.join(moving)}."
+                "Clips that maximise a class logit move: "
+                + "; ".join(moving)
+                + f" (their way: within 45 degrees, at least {_MIN_SPEED} px/frame)."
             ]
             if moving
             else [],
