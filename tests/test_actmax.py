@@ -190,6 +190,42 @@ def test_total_variation_has_no_wrap_around():
     assert total_variation(right, kappa=1.0, chi=7.0).item() == 2 * 3  # T x H rows
 
 
+def test_total_variation_weighs_each_clip_by_its_own_kappa_and_chi():
+    """Weights per clip (a sweep in one batch) give what each clip gives alone with its own weights."""
+    clips = torch.randn(3, 3, 4, 5, 6, generator=torch.Generator().manual_seed(0))
+    kappas, chis = [1.0, 0.0, 3.0], [10.0, 2.0, 0.0]
+    alone = sum(total_variation(clips[i : i + 1], kappas[i], chis[i]) for i in range(3))
+    assert total_variation(clips, kappa=kappas, chi=chis).item() == pytest.approx(alone.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="3 clips: give one, or one per clip"):
+        total_variation(clips, chi=[1.0, 2.0])
+    with pytest.raises(ValueError, match="must be >= 0"):
+        total_variation(clips, chi=[1.0, -2.0, 0.0])
+
+
+def test_repeat_copies_a_batch_for_a_sweep():
+    one = batch(channel("conv3", 1), channel("conv5", 0) - neuron("conv3", 2, 0, 1, 1))
+    twice = one.repeat(2)
+    assert twice.batch_size == 4
+    for j in range(2):
+        for i in range(2):
+            mine = {(t.weight, t.unit) for t in twice.terms if t.element == 2 * j + i}
+            assert mine == {(t.weight, t.unit) for t in one.terms if t.element == i}
+    whole = layer_mean("conv3")  # not a batch: it applies to every clip already
+    assert whole.repeat(3) == whole
+    with pytest.raises(ValueError, match="times >= 1"):
+        one.repeat(0)
+
+
+def test_a_sweep_in_one_batch_smooths_time_more_where_chi_is_larger(tiny):
+    """Clips 0 and 1 maximise the same channel, clip 0 with a large temporal weight: it changes less over
+    time. A chi per clip that does not match the batch says how to fix it."""
+    found = actmax(tiny, channel("conv2", 1).repeat(2), shape=(2, *SHAPE), chi=[1e4, 0.0], steps=24)
+    dt = found.input.diff(dim=2).abs().mean(dim=(1, 2, 3, 4))
+    assert dt[0] < 0.5 * dt[1]
+    with pytest.raises(ValueError, match="3 weights for 2 clips"):
+        actmax(tiny, batch("conv2:0", "conv2:1"), shape=SHAPE, chi=[1.0, 2.0, 3.0], steps=1)
+
+
 def test_local_energy_by_hand():
     x = torch.zeros(1, 3, 1, 1, 2)
     x[0, :, 0, 0, 0] = torch.tensor([3.0, 4.0, 0.0])  # norm 5

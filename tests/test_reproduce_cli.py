@@ -136,25 +136,3 @@ def test_the_recipe_decides_how_every_model_is_trained(tiny_data, tmp_path, reci
         assert Path(run.run_dir).name == "late_fusion_data_e3_seed0"  # the names runs had before recipes
     saved = json.loads((tmp_path / "fusion" / "results.json").read_text())
     assert saved["settings"]["recipe"]["name"] == recipe
-
-
-@pytest.mark.slow  # end to end: a few seconds or more on 2 cores
-def test_the_demo_ends_by_training_a_3d_net_against_a_single_frame_one(tmp_path, capsys, monkeypatch):
-    """Steps 1-4 (synthesise, read back, decode, C3D forward) with --no-train; then step 5, at a tiny budget
-    (the recipe's own default trains for ~15 minutes)."""
-    from dataclasses import replace
-
-    from vidlens.reproduce import RECIPES
-
-    data = tmp_path / "demo" / "data"
-    small = ["--videos-per-class", "2", "--frames", "16", "--workers", "0"]
-    assert main(["demo", "--dir", str(data), *small, "--no-train"]) == 0
-    out = capsys.readouterr().out
-    assert "1. synthetic motion dataset" in out and "4. C3D" in out and "5." not in out
-    monkeypatch.setitem(RECIPES, "scratch", replace(RECIPES["scratch"], videos_per_class=2, epochs=1))
-    assert main(["demo", "--dir", str(data), *small]) == 0
-    out = capsys.readouterr().out
-    assert "5. the seeds' claim" in out and "Single-Frame" in out and "3D ConvNet (3x3x3)" in out
-    saved = json.loads((tmp_path / "demo" / "fusion" / "results.json").read_text())
-    assert [r["model"] for r in saved["rows"]] == ["single_frame", "c3d_depth3"]
-    assert saved["settings"]["recipe"]["name"] == "scratch"

@@ -13,7 +13,8 @@ vidlens actmax               the clip a unit likes best (activation maximisation
 vidlens redundancy           filters that repeat each other: cosine clustering per convolution, curve over tau
 vidlens dependence           correlation and mutual information between a layer's units over natural clips
 vidlens units                which units see motion: temporal sensitivity, direction and speed tuning
-vidlens demo                 synthesise, decode and run C3D on built-in data
+vidlens demo                 the whole story on built-in data as one page: train, extract, look inside (index.html)
+vidlens report DIR           rebuild a report's index.html from its finished steps (computes nothing)
 """
 
 from __future__ import annotations

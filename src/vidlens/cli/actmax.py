@@ -20,6 +20,7 @@ training data of ``--run`` when it is still there.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from vidlens.cli.common import add_model_options, int_tuple, number_list, print_
 from vidlens.cli.interpret import _add_output_options, _load, _Model, _prepare_clip, _report, _save_npy, _stem
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
     from torch import nn
 
@@ -138,6 +140,32 @@ def natural_clips(source: Path, net: nn.Module, count: int, clip_len: int) -> tu
     return torch.cat(clips), chosen  # (M, 3, T, H, W)
 
 
+def _motion(frames: np.ndarray) -> dict[str, float] | None:
+    """A clip's dominant motion (:func:`vidlens.metrics.dominant_motion`): displacement in pixels per frame,
+    its speed and its direction in degrees (0 right, 90 up); None for clips of under 3 frames."""
+    from vidlens.metrics import dominant_motion
+
+    if len(frames) < 3:
+        return None
+    dy, dx = (float(v) for v in dominant_motion(frames))
+    return {"dy": dy, "dx": dx, "speed": math.hypot(dy, dx), "direction": math.degrees(math.atan2(-dy, dx))}
+
+
+def _chunk(found: ActMax, start: int, n: int) -> ActMax:
+    """Clips ``start .. start + n`` of an actmax batch, as if they had been optimised alone."""
+    from dataclasses import replace
+
+    part = slice(start, start + n)
+    return replace(
+        found,
+        input=found.input[part],
+        frames=found.frames[part],
+        history=found.history[:, part],
+        value=found.value[part],
+        natural_values=None if found.natural_values is None else found.natural_values[:, part],
+    )
+
+
 def cmd_actmax(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -159,29 +187,28 @@ def cmd_actmax(args: argparse.Namespace) -> int:
             if args.shape is None:
                 shape = tuple(natural.shape[2:])
         chis = args.chi_sweep or [args.chi]
-        results: list[ActMax] = []
+        n = objective.batch_size or 1  # clips per temporal weight
         started = time.perf_counter()
-        for chi in chis:
-            results.append(
-                actmax(
-                    model.net,
-                    objective,
-                    steps=args.steps,
-                    lr=args.lr,
-                    kappa=args.kappa,
-                    chi=chi,
-                    alpha=args.alpha,
-                    bound=None if args.bound <= 0 else args.bound,
-                    energy=args.energy,
-                    param=args.param,
-                    transforms=Transforms() if args.transforms else False,
-                    natural_clips=natural,
-                    shape=(3, *shape),
-                    optimizer=args.optimizer,
-                    seed=args.seed,
-                    progress=not args.quiet,
-                )
-            )
+        # A sweep is one batch: the objective's clips once per chi, each with its own temporal weight.
+        found = actmax(
+            model.net,
+            objective.repeat(len(chis)),
+            steps=args.steps,
+            lr=args.lr,
+            kappa=args.kappa,
+            chi=[chi for chi in chis for _ in range(n)],
+            alpha=args.alpha,
+            bound=None if args.bound <= 0 else args.bound,
+            energy=args.energy,
+            param=args.param,
+            transforms=Transforms() if args.transforms else False,
+            natural_clips=natural,
+            shape=(len(chis) * n, 3, *shape),
+            optimizer=args.optimizer,
+            seed=args.seed,
+            progress=not args.quiet,
+        )
+        results = [_chunk(found, k * n, n) for k in range(len(chis))]
         seconds = time.perf_counter() - started
 
     out = Path(args.out) if args.out is not None else Path("interpret") / "actmax" / model.name
@@ -208,6 +235,7 @@ def cmd_actmax(args: argparse.Namespace) -> int:
                     "natural_best": best,
                     "natural_mean": mean,
                     "ratio": ratio,
+                    "motion": _motion(result.frames[i]),
                 }
             )
     written = []
@@ -245,9 +273,14 @@ def cmd_actmax(args: argparse.Namespace) -> int:
             if natural is None
             else [f"{r['natural_best']:.3g}", f"{r['ratio']:.1f}x" if r["ratio"] else "-"]
         )
+        + (
+            ["-"]
+            if r["motion"] is None
+            else [f"{r['motion']['speed']:.2f} px/frame at {r['motion']['direction']:.0f} deg"]
+        )
         for r in rows
     ]
-    header = ["unit", "activation"] + ([] if natural is None else ["best natural clip", "ratio"])
+    header = ["unit", "activation"] + ([] if natural is None else ["best natural clip", "ratio"]) + ["motion"]
     print_table(header, table)
     where = "" if natural is None else f", against {len(natural_videos)} natural clips from {source}"
     return _report(

@@ -207,6 +207,24 @@ class Objective:
         elements = [term.element for term in self.terms if term.element is not None]
         return max(elements) + 1 if elements else None
 
+    def repeat(self, times: int) -> Objective:
+        """The batch ``times`` times over: clip ``j * N + i`` maximises what clip ``i`` of this N-clip batch
+        does (an objective that is not a batch applies to every clip anyway and comes back as it is). With
+        a weight per clip, one run renders every unit at several settings: ``chi=[...]`` in :func:`actmax`.
+        """
+        if times < 1:
+            raise ValueError(f"repeat needs times >= 1, got {times}")
+        n = self.batch_size
+        if n is None:
+            return self
+        return Objective(
+            tuple(
+                Term(t.weight, t.unit, None if t.element is None else j * n + t.element)
+                for j in range(times)
+                for t in self.terms
+            )
+        )
+
     def check(self, outputs: Mapping[str, Any], batch_size: int) -> None:
         """Raise, saying how to fix it, unless every unit exists in ``outputs`` and every element in a batch
         of ``batch_size`` clips."""
@@ -461,7 +479,9 @@ def local_energy(x: torch.Tensor, alpha: float = 6.0, bound: float | None = None
     return squared.pow(alpha / 2).sum()
 
 
-def total_variation(x: torch.Tensor, kappa: float = 1.0, chi: float = 1.0) -> torch.Tensor:
+def total_variation(
+    x: torch.Tensor, kappa: float | Sequence[float] = 1.0, chi: float | Sequence[float] = 1.0
+) -> torch.Tensor:
     """The spatiotemporal total variation R_TV of Feichtenhofer et al. 2018, eq. (3), a scalar:
 
         R_TV(x) = sum [ kappa ((d_x x)^2 + (d_y x)^2) + chi (d_t x)^2 ]
@@ -473,17 +493,31 @@ def total_variation(x: torch.Tensor, kappa: float = 1.0, chi: float = 1.0) -> to
 
     Args:
         x: a clip ``(N, C, T, H, W)``.
-        kappa: weight of the spatial differences, >= 0.
-        chi: weight of the temporal differences, >= 0.
+        kappa: weight of the spatial differences, >= 0: one for every clip, or one per clip (N of them).
+        chi: weight of the temporal differences, >= 0: one for every clip, or one per clip (a chi sweep in
+            one batch).
     """
-    if kappa < 0 or chi < 0:
-        raise ValueError(f"kappa and chi weigh squared differences and must be >= 0, got {kappa} and {chi}")
     if x.ndim != 5:
         raise ValueError(f"total_variation expects clips (N, C, T, H, W), got shape {tuple(x.shape)}")
+    k, c = (_per_clip(w, x, name) for w, name in ((kappa, "kappa"), (chi, "chi")))
     dt = x[:, :, 1:] - x[:, :, :-1]  # (N, C, T - 1, H, W)
     dy = x[:, :, :, 1:] - x[:, :, :, :-1]  # (N, C, T, H - 1, W)
     dx = x[..., 1:] - x[..., :-1]  # (N, C, T, H, W - 1)
-    return kappa * (dx.pow(2).sum() + dy.pow(2).sum()) + chi * dt.pow(2).sum()
+    per_clip = (1, 2, 3, 4)
+    spatial = dx.pow(2).sum(dim=per_clip) + dy.pow(2).sum(dim=per_clip)  # (N,)
+    return (k * spatial + c * dt.pow(2).sum(dim=per_clip)).sum()
+
+
+def _per_clip(weight: float | Sequence[float], x: torch.Tensor, name: str) -> torch.Tensor:
+    """A regulariser's weight as ``(N,)`` for the clips ``x``: one number for all, or one per clip."""
+    w = torch.as_tensor(weight, dtype=x.dtype, device=x.device).reshape(-1)
+    if bool((w < 0).any()):
+        raise ValueError(f"{name} weighs squared differences and must be >= 0, got {weight}")
+    if w.numel() not in (1, x.shape[0]):
+        raise ValueError(
+            f"{name} gives {w.numel()} weights for {x.shape[0]} clips: give one, or one per clip"
+        )
+    return w.expand(x.shape[0])
 
 
 # --- parameterisations --------------------------------------------------------------------------------------
@@ -738,8 +772,8 @@ def actmax(
     *,
     steps: int = 256,
     lr: float = 0.05,
-    kappa: float = 30.0,
-    chi: float = 30.0,
+    kappa: float | Sequence[float] = 30.0,
+    chi: float | Sequence[float] = 30.0,
     alpha: float = 6.0,
     bound: float | None = 0.5,
     energy: float = 1.0,
@@ -798,8 +832,9 @@ def actmax(
         objective: an :class:`Objective` or a string for :func:`parse_objective` (``"conv5b:7"``).
         steps: gradient steps.
         lr: the optimiser's learning rate (Adam: about the largest change of a parameter per step).
-        kappa: weight of spatial differences in R_TV.
-        chi: weight of temporal differences in R_TV; larger: slower change over time; 0: none.
+        kappa: weight of spatial differences in R_TV (one number, or one per clip).
+        chi: weight of temporal differences in R_TV; larger: slower change over time; 0: none. One number,
+            or one per clip: ``objective.repeat(k)`` with ``chi=[...]`` sweeps chi in one batch.
         alpha: exponent of R_B.
         bound: B, the largest colour norm of a pixel of the centred clip (in pixel range units; the box of
             valid pixels reaches 0.78-0.95 from a grey mean); None: only the valid pixel range.
@@ -850,6 +885,12 @@ def actmax(
         params = parameterisation.from_clip(start)
         check_clip(model, space.to_input(parameterisation.to_clip(params)), "actmax")
     voxels = math.prod(clip_shape[2:])
+    for name, weight in (("kappa", kappa), ("chi", chi)):
+        if np.size(weight) not in (1, clip_shape[0]):
+            raise ValueError(
+                f"{name} gives {np.size(weight)} weights for {clip_shape[0]} clips: give one, or one per clip "
+                "(objective.repeat(k) makes k copies of the batch for a sweep)"
+            )
 
     with FeatureTaps(model, objective.layers) as taps, input_gradients_only(model), torch.enable_grad():
         means, natural = (None, None)
@@ -979,8 +1020,8 @@ def _clip_shape(
 def _check_settings(
     steps: int,
     lr: float,
-    kappa: float,
-    chi: float,
+    kappa: float | Sequence[float],
+    chi: float | Sequence[float],
     alpha: float,
     bound: float | None,
     energy: float,
@@ -990,7 +1031,7 @@ def _check_settings(
 ) -> None:
     if steps < 0 or lr <= 0:
         raise ValueError(f"steps must be >= 0 and lr > 0, got steps={steps}, lr={lr}")
-    if kappa < 0 or chi < 0 or energy < 0:
+    if min(np.min(kappa), np.min(chi), energy) < 0:
         raise ValueError(f"kappa, chi and energy are weights >= 0, got {kappa}, {chi}, {energy}")
     if alpha < 2:
         raise ValueError(f"alpha must be >= 2, got {alpha}")
