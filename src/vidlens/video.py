@@ -516,6 +516,14 @@ def count_frames(path: str | Path, stream: int | None = None) -> int:
 # --------------------------------------------------------------------------------------------------------
 
 
+class _Redo(Exception):
+    """A multi-threaded pass met a corrupt packet: redo it with one thread (see :meth:`_Decoder.numbered`)."""
+
+
+class _DemuxAfterSeek(Exception):
+    """Demuxing failed after a seek (a damaged file can read from the start but not from a keyframe)."""
+
+
 class _Decoder:
     """One open video stream: decoded frames numbered as :func:`_stream_index` says, converted to RGB arrays
     turned as displayed and resized."""
@@ -544,6 +552,7 @@ class _Decoder:
         self._time_base = self.stream.time_base
         self._turn = _IDENTITY
         self._turn_rotation: int | None = None  # frame.rotation the current _turn was read for
+        self._sought: int | None = None  # the frame the last seek went to (None: the pass starts at frame 0)
         self.bad_packets = 0  # packets the decoder rejected
         self.first_error: BaseException | None = None
         self.stray = 0  # frames dropped because their timestamp is not one of the packets' (or repeats)
@@ -564,6 +573,7 @@ class _Decoder:
         """Reopen the file: the next :meth:`numbered` starts again from the first frame."""
         self.container.close()
         self.container, self.stream = _open(self.path, self.threads, self.stream_arg)
+        self._sought = None
 
     def seek(self, index: int) -> bool:
         """Position the demuxer on the keyframe at or before frame ``index`` (decoders are flushed); where
@@ -574,6 +584,7 @@ class _Decoder:
         except av.error.FFmpegError:
             self.restart()
             return False
+        self._sought = index
         return True
 
     def _decoded(self) -> Iterator[av.VideoFrame]:
@@ -585,6 +596,8 @@ class _Decoder:
             except StopIteration:
                 return
             except av.error.FFmpegError as err:
+                if self._sought is not None:
+                    raise _DemuxAfterSeek from err
                 raise VideoError(
                     self.path,
                     f"the file is corrupt or truncated: reading stopped after {self.n_out} frames "
@@ -593,6 +606,8 @@ class _Decoder:
             try:
                 decoded = packet.decode()
             except av.error.FFmpegError as err:
+                if self.threads != 1:
+                    raise _Redo from err
                 self.bad_packets += 1
                 self.first_error = self.first_error or err
                 continue
@@ -604,21 +619,44 @@ class _Decoder:
         With a timestamp table the index is the frame's rank in it, so a frame the decoder could not
         produce leaves a gap; a frame whose timestamp is not in the table, or does not come after the
         previous frame's, is dropped (counted in ``stray``). Without one, frames are counted from 0, which
-        is right only from the start of the stream (:meth:`restart`)."""
+        is right only from the start of the stream (:meth:`restart`).
+
+        At the first packet the decoder rejects, the pass is redone with one decoding thread from where it
+        started, and continues after the frames already yielded: how FFmpeg conceals damage depends on
+        its frame threading, and one thread makes every reader of a damaged file see the same frames."""
         table = self.table
-        last = -1
-        for frame in self._decoded():
-            if table is None:
-                last += 1
-            else:
-                pts = frame.pts
-                i = int(np.searchsorted(table, pts)) if pts is not None else len(table)
-                if i >= len(table) or table[i] != pts or i <= last:
-                    self.stray += 1
-                    continue
-                last = i
-            self.n_out += 1
-            yield last, frame
+        sought = self._sought  # where this pass started: a seek to this frame, or None for the first frame
+        last = -1  # the last index yielded
+        while True:
+            count = -1
+            redone = last  # frames up to here were yielded by a pass before the redo
+            try:
+                for frame in self._decoded():
+                    if table is None:
+                        count += 1
+                        i = count
+                    else:
+                        pts = frame.pts
+                        i = int(np.searchsorted(table, pts)) if pts is not None else len(table)
+                        if i < len(table) and table[i] == pts and i <= redone:
+                            continue
+                        if i >= len(table) or table[i] != pts or i <= last:
+                            self.stray += 1
+                            continue
+                    if i <= redone:
+                        continue
+                    last = i
+                    self.n_out += 1
+                    yield i, frame
+                return
+            except _Redo:
+                self.threads = 1
+                self.restart()
+                if sought is not None:
+                    self.seek(sought)
+            except _DemuxAfterSeek:  # reading from the keyframe failed where reading from the start did not
+                self.restart()
+                sought = None
 
     def to_rgb(self, frame: av.VideoFrame, size: Size) -> np.ndarray:
         """``frame`` as a uint8 ``(H, W, 3)`` RGB array as displayed, resized to ``size`` (``(H, W)`` of the
@@ -878,12 +916,20 @@ class _ClipBuilder:
 def _damage(clip: _Pending, clip_len: int) -> str | None:
     """Why ``clip`` cannot be served (more than half of its frames inside the video are missing), or None."""
     inside = clip_len - clip.padded
-    if clip.frames is not None and 2 * len(clip.missing) <= inside:
+    if clip.frames is None:
+        return _damage_reason(clip.start, inside, inside)
+    return _damage_reason(clip.start, len(clip.missing), inside)
+
+
+def _damage_reason(start: int, n_missing: int, inside: int) -> str | None:
+    """The rule every reader (and the frame cache) applies: a clip whose ``inside`` frames (those before the
+    end of the video) include more than half that could not be decoded is not served."""
+    if n_missing == 0 or 2 * n_missing <= inside:
         return None
     return (
-        f"{len(clip.missing)} of the {inside} frames of the clip at frame {clip.start} could not be decoded "
-        "(the file is damaged); clips with more than half of their frames missing are not served. Re-encode "
-        "what FFmpeg can salvage (ffmpeg -i IN -c:v libx264 OUT.mp4) or get an intact copy"
+        f"{n_missing} of the {inside} frames of the clip at frame {start} could not be decoded (the file is "
+        "damaged); clips with more than half of their frames missing are not served. Re-encode what FFmpeg "
+        "can salvage (ffmpeg -i IN -c:v libx264 OUT.mp4) or get an intact copy"
     )
 
 
