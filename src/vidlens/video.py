@@ -384,6 +384,7 @@ class _StreamIndex:
 def _stream_index_cached(path: str, _mtime_ns: int, _size: int, stream: int | None) -> _StreamIndex:
     container, st = _open(path, stream=stream)
     with container:
+        stream_index = st.index  # read while the file is open: a closed stream's fields are garbage
         counted = None
         if container.format.flags & av.format.Flags.no_timestamps.value:
             counted = f"the {container.format.name} format stores no timestamps"
@@ -414,7 +415,7 @@ def _stream_index_cached(path: str, _mtime_ns: int, _size: int, stream: int | No
     table = np.unique(np.asarray(pts, dtype=np.int64)) if counted is None and pts else None
     if table is None and counted is None:
         counted = "the stream has no packets"
-    return _StreamIndex(st.index, table, counted, n_packets, demux_error)
+    return _StreamIndex(stream_index, table, counted, n_packets, demux_error)
 
 
 def _stream_index(path: str | Path, stream: int | None = None) -> _StreamIndex:
@@ -473,6 +474,7 @@ def probe(path: str | Path, stream: int | None = None) -> VideoInfo:
         else:
             duration = None
         video_streams = tuple(s.index for s in container.streams.video)
+        stream_index = chosen.index  # read while the file is open: a closed stream's fields are garbage
         codec, pix_fmt = ctx.name, ctx.pix_fmt
         height, width, rotation = ctx.height, ctx.width, 0
         first = _first_frame(container, chosen)
@@ -499,7 +501,7 @@ def probe(path: str | Path, stream: int | None = None) -> VideoInfo:
         duration=duration,
         codec=codec,
         pix_fmt=pix_fmt,
-        stream_index=chosen.index,
+        stream_index=stream_index,
         rotation=rotation,
         video_streams=video_streams,
     )
