@@ -452,6 +452,37 @@ def _first_frame(
     return None
 
 
+@dataclass(frozen=True)
+class _Picture:
+    """The displayed geometry of a stream's first decodable frame."""
+
+    height: int
+    width: int
+    rotation: int
+    pix_fmt: str
+
+
+@functools.lru_cache(maxsize=4096)
+def _first_picture_cached(path: str, _mtime_ns: int, _size: int, stream: int | None) -> _Picture | None:
+    container, chosen = _open(path, threads=1, stream=stream)
+    with container:
+        first = _first_frame(container, chosen)
+        if first is None:
+            return None
+        turn = _orientation(first, path)
+        return _Picture(*turn.displayed(first.height, first.width), turn.rotation, first.format.name)
+
+
+def _first_picture(path: str | Path, stream: int | None = None) -> _Picture | None:
+    """Displayed size and rotation of the stream's first decodable frame (None if none decodes): what
+    :func:`probe` reports, and the size ``size=None`` decodes every frame at (cached per file)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise VideoNotFoundError(path, "no such file") from None
+    return _first_picture_cached(str(path), st.st_mtime_ns, st.st_size, stream)
+
+
 def probe(path: str | Path, stream: int | None = None) -> VideoInfo:
     """Read a video's frame count, frame rate, displayed size, rotation, duration and codec.
 
@@ -477,12 +508,10 @@ def probe(path: str | Path, stream: int | None = None) -> VideoInfo:
         stream_index = chosen.index  # read while the file is open: a closed stream's fields are garbage
         codec, pix_fmt = ctx.name, ctx.pix_fmt
         height, width, rotation = ctx.height, ctx.width, 0
-        first = _first_frame(container, chosen)
-        if first is not None:
-            turn = _orientation(first, str(path))
-            height, width = turn.displayed(first.height, first.width)
-            rotation = turn.rotation
-            pix_fmt = pix_fmt or first.format.name
+    first = _first_picture(path, stream)
+    if first is not None:
+        height, width, rotation = first.height, first.width, first.rotation
+        pix_fmt = pix_fmt or first.pix_fmt
     if n_frames <= 0:
         index = _stream_index(path, stream)
         if index.demux_error is not None and index.n_packets == 0:
@@ -545,6 +574,10 @@ class _Decoder:
         # Random access seeks to the keyframe before a clip only where frames are located by timestamp and
         # the decoder restarts cleanly at keyframes; elsewhere it decodes from the start.
         self.can_seek = self.table is not None and self.stream.codec_context.name not in _NO_SEEK_CODECS
+        # size=None: the displayed size of the first frame, for every frame (a stream that changes size
+        # is resized to it), so that streaming and random access agree on it.
+        if size is None and (first := _first_picture(path, stream)) is not None:
+            size = (first.height, first.width)
         self.size = size
         self.interpolation = interpolation
         # One reformatter for the whole stream: swscale's context is built once, not once per frame.
@@ -752,7 +785,7 @@ def iter_frames(
     skipped (a warning says how many frames were lost).
     """
     with _Decoder(path, size, interpolation, threads, stream) as dec:
-        fixed = size
+        fixed = dec.size
         n_seen = 0
         for index, frame in dec.numbered():
             n_seen = index + 1
@@ -867,7 +900,8 @@ class _ClipBuilder:
                 converted[None] = self.dec.to_rgb(frame, self.size)
             rgb = converted[None]
             if clip.frames is not None and rgb.shape[:2] != clip.frames.shape[1:3]:
-                # size=None and the stream changed resolution: resize to the clip's first frame
+                # no size at all (no frame decoded when the decoder asked for the first frame's) and the
+                # stream changed resolution: resize to the clip's first frame
                 target = clip.frames.shape[1:3]
                 if target not in converted:
                     converted[target] = self.dec.to_rgb(frame, target)
@@ -958,7 +992,7 @@ def iter_clips(
     """
     _check_clip_args(clip_len, stride)
     with _Decoder(path, size, interpolation, threads, stream) as dec:
-        builder = _ClipBuilder(dec, clip_len, size)
+        builder = _ClipBuilder(dec, clip_len, dec.size)
         n_total = dec.n_frames  # known up front when frames are located by timestamp
         starts = deque(clip_starts(n_total, clip_len, stride)) if n_total is not None else None
         n_seen = n_served = 0
@@ -1083,7 +1117,7 @@ def _read_clips(
         cursor = _FrameCursor(dec)
         missing = 0
         for group in _clip_groups(starts, clip_len):
-            builder = _ClipBuilder(dec, clip_len, size)
+            builder = _ClipBuilder(dec, clip_len, dec.size)
             for start in sorted({starts[i] for i in group}):
                 builder.open(start)
             done: list[_Pending] = []
