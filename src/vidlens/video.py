@@ -12,7 +12,7 @@ frames apart (the paper's 8-frame overlap), cut from frames resized to 128x171.
 What is read, and how (every reader here, and so every reader in vidlens, goes through this module):
 
 * **Stream.** The video stream FFmpeg picks by default (``av_find_best_stream``: the default disposition,
-  then the stream whose first packets decode, then the higher bit rate), never an attached cover picture
+  then the stream whose probing decoded frames, then the higher bit rate), never an attached cover picture
   while the file holds a real video; ``stream=N`` (the index ffprobe prints) reads another.
   :attr:`VideoInfo.stream_index` says which one was read.
 * **Rotation.** Frames come out as a player shows them: the display matrix (a phone's rotation, mirroring)
@@ -253,8 +253,9 @@ def _choose_stream(
             "its only video stream holds an attached (cover) picture, not a video; pass "
             f"stream={videos[0].index} to read the picture anyway",
         )
-    # av_find_best_stream: default disposition first, then the stream whose first packets decoded, then
-    # the higher bit rate. It may pick a cover picture, which is never what a video reader wants.
+    # av_find_best_stream ranks by disposition (default, not for the hearing/visually impaired), then by
+    # the frames its stream probing decoded (up to 5), then by bit rate, then by those frames again; the
+    # first stream wins a tie. It may pick a cover picture, which is never what a video reader wants.
     best = container.streams.best("video")
     return best if best is not None and any(s.index == best.index for s in real) else real[0]
 
@@ -487,9 +488,11 @@ def probe(path: str | Path, stream: int | None = None) -> VideoInfo:
     """Read a video's frame count, frame rate, displayed size, rotation, duration and codec.
 
     The frame count comes from the container when it records one (MP4, AVI) and is otherwise counted from
-    the video packets (MKV, WebM), which reads the file but decodes nothing. The size and rotation come
-    from the first decoded frame, so they are what the decoder delivers: the display matrix applied (a
-    phone video shot upright is taller than wide), and the real picture size where the header is wrong.
+    the video packets (MKV, WebM) without decoding them. The size and rotation come from the first decoded
+    frame, so they are what the decoder delivers: the display matrix applied (a phone video shot upright is
+    taller than wide), and the real picture size where the header is wrong. PyAV does not expose the
+    stream's own display matrix (libavformat keeps it in the stream's coded side data), hence the one
+    decoded frame; it is cached per file.
     ``stream`` selects a video stream by its index (:attr:`VideoInfo.video_streams` lists them); by default
     the one FFmpeg picks.
     """
@@ -537,7 +540,9 @@ def probe(path: str | Path, stream: int | None = None) -> VideoInfo:
 
 
 def count_frames(path: str | Path, stream: int | None = None) -> int:
-    """The number of frames :func:`read_clips` can index: counted from the packets (cached per file)."""
+    """The number of frames :func:`read_clips` can index: the distinct packet timestamps (cached per file);
+    where frames are counted as decoded (raw streams, AVI with B-frames), :func:`probe`'s count, which can
+    exceed what a damaged raw stream decodes to."""
     index = _stream_index(path, stream)
     return index.n_frames if index.n_frames is not None else probe(path, stream).n_frames
 
@@ -567,6 +572,10 @@ class _Decoder:
         self.container, self.stream = _open(path, threads, stream)
         try:
             self.index = _stream_index(path, stream)
+            # size=None: the displayed size of the first frame, for every frame (a stream that changes size
+            # is resized to it), so that streaming and random access agree on it.
+            if size is None and (first := _first_picture(path, stream)) is not None:
+                size = (first.height, first.width)
         except BaseException:
             self.container.close()
             raise
@@ -574,10 +583,6 @@ class _Decoder:
         # Random access seeks to the keyframe before a clip only where frames are located by timestamp and
         # the decoder restarts cleanly at keyframes; elsewhere it decodes from the start.
         self.can_seek = self.table is not None and self.stream.codec_context.name not in _NO_SEEK_CODECS
-        # size=None: the displayed size of the first frame, for every frame (a stream that changes size
-        # is resized to it), so that streaming and random access agree on it.
-        if size is None and (first := _first_picture(path, stream)) is not None:
-            size = (first.height, first.width)
         self.size = size
         self.interpolation = interpolation
         # One reformatter for the whole stream: swscale's context is built once, not once per frame.
