@@ -194,7 +194,7 @@ def _run_info(rels: list[str]) -> dict[str, dict]:
 def results(rels: list[str]) -> None:
     """Read every file of ``rels`` not read yet (:data:`WORKERS` at a time), and run vidlens info on them."""
     with _lock:
-        todo = [rel for rel in rels if rel not in _results]
+        todo = [rel for rel in dict.fromkeys(rels) if rel not in _results]
         if not todo:
             return
         with ThreadPoolExecutor(WORKERS) as pool:
@@ -204,23 +204,31 @@ def results(rels: list[str]) -> None:
             _info.update(info.result())
 
 
-def outcome(rel: str, group: list[str]) -> tuple[dict, dict]:
-    results(group)
+def outcome(rel: str, batch: list[str]) -> tuple[dict, dict]:
+    """What reading ``rel`` gave (the worker's report) and what ``vidlens info`` said of it; the first call
+    reads the whole ``batch``, two files at a time."""
+    results([rel, *batch])
     result = _results[rel]
     assert "hang" not in result, f"{rel}: the decoder hung ({result['hang']})"
     assert result["rc"] == 0 and "Traceback" not in result["stderr"], f"{rel} crashed:\n{result['stderr']}"
     return result, _info[rel]
 
 
-def _group(rel: str) -> list[str]:
-    return FAST if rel in FAST else ALL
+@pytest.fixture(scope="module")
+def batch(request) -> list[str]:
+    """The files of this module's selected tests, read together so that two run at a time."""
+    return [
+        item.callspec.params["rel"]
+        for item in request.session.items
+        if item.module is request.module and "rel" in getattr(getattr(item, "callspec", None), "params", {})
+    ]
 
 
 # ------------------------------------------------------------------------------------------------- tests
 @pytest.mark.parametrize("rel", [*_params(list(VALID), fast=True), *_params(list(VALID), fast=False)])
-def test_valid_file(rel):
+def test_valid_file(rel, batch):
     frames, width, height, rotation, stream = VALID[rel]
-    result, info = outcome(rel, _group(rel))
+    result, info = outcome(rel, batch)
     probe = result["probe"]
     assert "error" not in probe, probe
     got = (probe["n_frames"], probe["width"], probe["height"], probe["rotation"], probe["stream_index"])
@@ -241,9 +249,9 @@ def test_valid_file(rel):
 
 
 @pytest.mark.parametrize("rel", [*_params(list(HOSTILE), fast=True), *_params(list(HOSTILE), fast=False)])
-def test_hostile_file(rel):
+def test_hostile_file(rel, batch):
     expected = HOSTILE[rel]
-    result, info = outcome(rel, _group(rel))
+    result, info = outcome(rel, batch)
     path = str(CORPUS / rel)
     assert "Traceback" not in info["stderr"], info["stderr"]
     if expected == "error":
@@ -275,11 +283,11 @@ def test_damaged_files_issue_15():
     """The two files issue 15 names: decord_corrupted.mp4 (1 corrupt packet of 50) is served with the lost
     frame repeating the next one, identically in streaming and random access; gizmo-frag-2_noinit.mp4 (55
     of 60 frames lost) fails in both, with a VideoError that names the file and says why."""
-    corrupted, _ = outcome("hostile/decord_corrupted.mp4", FAST)
+    corrupted, _ = outcome("hostile/decord_corrupted.mp4", ["hostile/mozilla_gizmo-frag-2_noinit.mp4"])
     assert corrupted["probe"]["n_frames"] == 50 and corrupted["stream"]["starts"] == clip_starts(50)
     assert sum(corrupted["stream"]["missing"]) >= 1
     assert any("skipped 1 corrupt packet" in w for w in corrupted["warnings"])
-    gizmo, _ = outcome("hostile/mozilla_gizmo-frag-2_noinit.mp4", FAST)
+    gizmo, _ = outcome("hostile/mozilla_gizmo-frag-2_noinit.mp4", [])
     assert "no clip could be decoded" in gizmo["stream"]["error"]
     assert all("could not be decoded" in e["error"] for e in gizmo["random"]["errors"])
 
