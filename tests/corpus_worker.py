@@ -20,7 +20,7 @@ from vidlens import video as V
 
 SIZE = (64, 86)  # small: decoding dominates, and every frame still goes through resize and rotation
 CLIP_LEN, STRIDE = 16, 8
-MAX_SINGLE_READS = 5  # clips also read one by one (each read_clip opens the file and seeks)
+MAX_SINGLE_READS = 5  # clips also read one by one (each read_clip opens the file and seeks), single-threaded
 
 
 def _error(err: V.VideoError) -> dict:
@@ -72,7 +72,8 @@ def main(path: str) -> dict:
         by_stream = {c.start: c for c in streamed}
         for start in picks[::-1]:  # from the end: each read seeks backwards in a fresh decoder
             try:
-                clip = V.read_clip(path, start, CLIP_LEN, size=SIZE)
+                # one decoding thread, as the frame cache decodes: the frames must not depend on threading
+                clip = V.read_clip(path, start, CLIP_LEN, size=SIZE, threads=1)
             except V.VideoError as err:
                 random["errors"].append(_error(err))
                 continue

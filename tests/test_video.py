@@ -388,6 +388,33 @@ def test_damaged_file_same_clips_streamed_and_random(damaged, tmp_path):
                 read()
 
 
+def test_damaged_frames_do_not_depend_on_decoding_threads(video_dir):
+    """With B-frames, how FFmpeg conceals a lost reference depends on its frame threading; vidlens decodes
+    what follows a corrupt packet with one thread, so every reader sees the same frames."""
+    path = V.write_video(
+        video_dir / "bframes.mp4", indexed_frames(80), options={"crf": "12", "g": "40", "bf": "2"}
+    )
+    with av.open(str(path)) as container:
+        packets = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+    data = bytearray(path.read_bytes())
+    for k in (10, 11):
+        data[packets[k][0] : packets[k][0] + 4] = b"\x7f\xff\xff\xff"
+    broken = video_dir / "bframes_broken.mp4"
+    broken.write_bytes(bytes(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = list(V.iter_clips(broken, 16, 8, size=None, threads=1))
+        for threads in (4, 0):
+            for clip, again in zip(
+                reference, V.iter_clips(broken, 16, 8, size=None, threads=threads), strict=True
+            ):
+                np.testing.assert_array_equal(again.frames, clip.frames)
+            for clip in reference[:3]:
+                np.testing.assert_array_equal(
+                    V.read_clip(broken, clip.start, size=None, threads=threads).frames, clip.frames
+                )
+
+
 def test_size_change_mid_stream(video_dir):
     """A raw H.264 stream whose frames grow from 64x96 to 128x192 half-way: size=None decodes every frame
     at the first frame's size (what probe reports), in every reader."""
