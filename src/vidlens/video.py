@@ -463,25 +463,35 @@ class _Picture:
     pix_fmt: str
 
 
-@functools.lru_cache(maxsize=4096)
-def _first_picture_cached(path: str, _mtime_ns: int, _size: int, stream: int | None) -> _Picture | None:
-    container, chosen = _open(path, threads=1, stream=stream)
-    with container:
-        first = _first_frame(container, chosen)
-        if first is None:
-            return None
-        turn = _orientation(first, path)
-        return _Picture(*turn.displayed(first.height, first.width), turn.rotation, first.format.name)
+_pictures: dict[tuple[str, int, int, int | None], _Picture | None] = {}  # _first_picture's cache
+
+
+def _picture_of(frame: av.VideoFrame | None, path: str) -> _Picture | None:
+    if frame is None:
+        return None
+    turn = _orientation(frame, path)
+    return _Picture(*turn.displayed(frame.height, frame.width), turn.rotation, frame.format.name)
+
+
+def _picture_key(path: str | Path, stream: int | None) -> tuple[str, int, int, int | None]:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise VideoNotFoundError(path, "no such file") from None
+    if len(_pictures) >= 4096:  # bounded, as the other per-file caches
+        _pictures.clear()
+    return (str(path), st.st_mtime_ns, st.st_size, stream)
 
 
 def _first_picture(path: str | Path, stream: int | None = None) -> _Picture | None:
     """Displayed size and rotation of the stream's first decodable frame (None if none decodes): what
     :func:`probe` reports, and the size ``size=None`` decodes every frame at (cached per file)."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise VideoNotFoundError(path, "no such file") from None
-    return _first_picture_cached(str(path), st.st_mtime_ns, st.st_size, stream)
+    key = _picture_key(path, stream)
+    if key not in _pictures:
+        container, chosen = _open(path, threads=1, stream=stream)
+        with container:
+            _pictures[key] = _picture_of(_first_frame(container, chosen), str(path))
+    return _pictures[key]
 
 
 def probe(path: str | Path, stream: int | None = None) -> VideoInfo:
@@ -511,7 +521,10 @@ def probe(path: str | Path, stream: int | None = None) -> VideoInfo:
         stream_index = chosen.index  # read while the file is open: a closed stream's fields are garbage
         codec, pix_fmt = ctx.name, ctx.pix_fmt
         height, width, rotation = ctx.height, ctx.width, 0
-    first = _first_picture(path, stream)
+        key = _picture_key(path, stream)
+        if key not in _pictures:  # decode the first frame here rather than open the file again
+            _pictures[key] = _picture_of(_first_frame(container, chosen), str(path))
+        first = _pictures[key]
     if first is not None:
         height, width, rotation = first.height, first.width, first.rotation
         pix_fmt = pix_fmt or first.pix_fmt
