@@ -676,31 +676,47 @@ class _Decoder:
 
         At the first packet the decoder rejects, the pass is redone with one decoding thread from where it
         started, and continues after the frames already yielded: how FFmpeg conceals damage depends on
-        its frame threading, and one thread makes every reader of a damaged file see the same frames."""
+        its frame threading, and one thread makes every reader of a damaged file see the same frames. A
+        multi-threaded pass holds back its last (threads + 1) frames until more have decoded cleanly, as
+        a frame still in flight when a corrupt packet arrives may come out altered (a chained Ogg's new
+        header changed the frame decoded before it)."""
         table = self.table
         sought = self._sought  # where this pass started: a seek to this frame, or None for the first frame
-        last = -1  # the last index yielded
+        yielded = -1  # the last index yielded
+        held: deque[tuple[int, av.VideoFrame]] = deque()
         while True:
             count = -1
-            redone = last  # frames up to here were yielded by a pass before the redo
+            last = yielded  # the last index accepted, held or yielded
+            held.clear()
+            window = None if self.threads != 1 else 0
             try:
                 for frame in self._decoded():
                     if table is None:
                         count += 1
                         i = count
+                        if i <= yielded:
+                            continue
                     else:
                         pts = frame.pts
                         i = int(np.searchsorted(table, pts)) if pts is not None else len(table)
-                        if i < len(table) and table[i] == pts and i <= redone:
-                            continue
-                        if i >= len(table) or table[i] != pts or i <= last:
+                        found = i < len(table) and table[i] == pts
+                        if found and i <= yielded:
+                            continue  # a redo passing the frames yielded before it
+                        if not found or i <= last:
                             self.stray += 1
                             continue
-                    if i <= redone:
-                        continue
                     last = i
+                    held.append((i, frame))
+                    if window is None:  # the decoder is open now: how many threads it really runs
+                        window = max(self.stream.codec_context.thread_count, 1) + 1
+                    while len(held) > window:
+                        yielded, out = held.popleft()
+                        self.n_out += 1
+                        yield yielded, out
+                while held:
+                    yielded, out = held.popleft()
                     self.n_out += 1
-                    yield i, frame
+                    yield yielded, out
                 return
             except _Redo:
                 self.threads = 1
