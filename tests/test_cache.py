@@ -37,7 +37,7 @@ def test_a_video_is_decoded_once(make_video, tmp_path, monkeypatch):
     def no_decoding(*args, **kwargs):
         raise AssertionError("the cached video was decoded again")
 
-    monkeypatch.setattr(cache_module, "read_clips", no_decoding)
+    monkeypatch.setattr(cache_module, "_read_clips", no_decoding)
     assert np.array_equal(FrameCache(tmp_path).clip(path, 3, 8, (64, 96)), first)  # another instance too
     frames = cache.frames(path, (64, 96))
     assert not frames.flags.writeable  # a read-only map: no caller can corrupt the entry

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import av
 import pytest
 
 from vidlens.cli import main
@@ -23,6 +24,29 @@ def test_info_table_json_and_errors(make_video, tmp_path, capsys):
     assert main(["info", str(video), str(bogus)]) == 1  # one bad file: reported, the others still listed
     captured = capsys.readouterr()
     assert "bogus.mp4" in captured.err and "not a video file" in captured.err and "h264" in captured.out
+
+
+@pytest.mark.skipif(
+    not hasattr(av.video.stream.VideoStream, "set_display_rotation"), reason="needs PyAV >= 18 to write"
+)
+def test_info_shows_displayed_size_rotation_and_stream(tmp_path, capsys):
+    from vidlens.video import write_video
+
+    from conftest import indexed_frames
+
+    video = write_video(tmp_path / "phone.mp4", indexed_frames(8), rotation=-90)  # stored 96x64 (W x H)
+    assert main(["info", str(video)]) == 0
+    out = capsys.readouterr().out
+    assert "rotation" in out and "stream" in out
+    assert "64x96" in out and "-90" in out  # as displayed: turned a quarter, 64 wide and 96 tall
+    assert main(["info", "--json", str(video)]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert (row["width"], row["height"], row["rotation"], row["stream_index"]) == (64, 96, -90, 0)
+    assert row["video_streams"] == [0]
+    assert main(["info", "--stream", "0", str(video)]) == 0
+    capsys.readouterr()
+    assert main(["info", "--stream", "3", str(video)]) == 1
+    assert "no stream 3" in capsys.readouterr().err
 
 
 def synth_argv(root, videos_per_class: int, frames: int) -> list[str]:

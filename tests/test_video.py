@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from av.stream import Disposition
 
 from vidlens import video as V
+from vidlens.data.cache import FrameCache
 from vidlens.video import VideoError, VideoNotFoundError
 
 from conftest import frame_index, indexed_frames, psnr
@@ -46,6 +48,7 @@ def test_probe(make_video, name, codec, _):
     assert info.fps == pytest.approx(25, rel=1e-3)
     assert info.duration == pytest.approx(1.6, abs=0.1)
     assert info.codec in {"h264", "mpeg4", "vp9", "libvpx-vp9", "mjpeg", "ffv1"}
+    assert (info.stream_index, info.video_streams, info.rotation) == (0, (0,), 0)
     assert V.count_frames(path) == 40
 
 
@@ -205,6 +208,243 @@ def test_variable_frame_rate(video_dir):
         clip = V.read_clip(path, start, size=None)
         assert [frame_index(f) for f in clip.frames] == list(range(start, start + 16))
         assert clip.time == pytest.approx(times_ms[start] / 1000, abs=1e-3)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Rotation: frames come out as displayed, whichever reader decodes them
+# ------------------------------------------------------------------------------------------------------
+
+needs_display_matrix = pytest.mark.skipif(
+    not hasattr(av.video.stream.VideoStream, "set_display_rotation"),
+    reason="writing a display matrix needs PyAV >= 18",
+)
+
+
+def _resized(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An antialiased bilinear resize of uint8 ``(T, H, W, 3)`` frames, the reference for swscale's."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+    return x.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+
+
+@needs_display_matrix
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_rotated_video_is_read_as_displayed(video_dir, tmp_path, rotation):
+    """A phone video: stored 64x96, with a display matrix turning it by ``rotation`` degrees
+    counter-clockwise (FFmpeg's sign, -90 = clockwise). Every reader returns it turned, and a frame size
+    means the displayed geometry."""
+    original = indexed_frames(24)  # (24, 64, 96, 3)
+    path = V.write_video(video_dir / f"rot{rotation}.mp4", original, options={"crf": "12"}, rotation=rotation)
+    displayed = np.rot90(original, k=rotation // 90, axes=(1, 2))  # what a player shows
+    info = V.probe(path)
+    assert (info.height, info.width, info.rotation) == (
+        *displayed.shape[1:3],
+        rotation if rotation != 180 else -180,
+    )
+    frames = V.read_video(path, size=None)
+    assert frames.shape == displayed.shape and psnr(frames, displayed) > 30
+    # the index band is readable once the frame is turned back: frames are in order and upright
+    assert [frame_index(np.rot90(f, k=-(rotation // 90))) for f in frames] == list(range(24))
+    for _, _, frame in V.iter_frames(path, size=None, stop=2):
+        assert frame.flags.c_contiguous  # a turned frame is a view; iter_frames hands out a plain array
+    streamed = list(V.iter_clips(path, 16, 8, size=None))
+    np.testing.assert_array_equal(streamed[1].frames, frames[8:24])
+    np.testing.assert_array_equal(V.read_clip(path, 8, 16, size=None).frames, frames[8:24])
+    np.testing.assert_array_equal(FrameCache(tmp_path).clip(path, 8, 16, None), frames[8:24])
+    # A size is the displayed (H, W): resized frames are the turned picture, resized.
+    small = V.read_video(path, size=(40, 30))
+    assert small.shape == (24, 40, 30, 3)
+    assert psnr(small, _resized(displayed, (40, 30))) > 25
+    assert V.read_clip(path, 0, 16, size=(40, 30)).frames.shape == (16, 40, 30, 3)
+
+
+@needs_display_matrix
+@pytest.mark.parametrize(("hflip", "vflip"), [(True, False), (False, True)])
+def test_mirrored_video_is_read_as_displayed(video_dir, hflip, vflip):
+    original = indexed_frames(5)
+    path = video_dir / f"mirror{int(hflip)}{int(vflip)}.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt, stream.options = 96, 64, "yuv420p", {"crf": "12"}
+        stream.set_display_rotation(0, hflip=hflip, vflip=vflip)
+        for frame in original:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    want = original[:, :, ::-1] if hflip else original[:, ::-1]
+    assert psnr(V.read_video(path, size=None), want) > 30
+
+
+# ------------------------------------------------------------------------------------------------------
+# Stream choice: FFmpeg's default, or the one asked for
+# ------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_streams(tmp_path_factory):
+    """An MKV with a small video (stream 0, not default), a larger one (stream 1, default, so FFmpeg's
+    av_find_best_stream picks it) and an audio stream (2)."""
+    path = tmp_path_factory.mktemp("streams") / "two.mkv"
+    small, large = indexed_frames(30), indexed_frames(30, 128, 192, seed=1)
+    with av.open(str(path), "w") as container:
+        a = container.add_stream("libx264", rate=25)
+        b = container.add_stream("libx264", rate=25)
+        for s, (h, w) in ((a, (64, 96)), (b, (128, 192))):
+            s.height, s.width, s.pix_fmt, s.options = h, w, "yuv420p", {"crf": "12"}
+        a.disposition, b.disposition = Disposition(0), Disposition.default
+        audio = container.add_stream("pcm_s16le", rate=8000)
+        for t in range(30):
+            container.mux(a.encode(av.VideoFrame.from_ndarray(small[t], format="rgb24")))
+            container.mux(b.encode(av.VideoFrame.from_ndarray(large[t], format="rgb24")))
+        samples = (np.sin(np.arange(8000) / 5) * 3000).astype(np.int16)[None]
+        tone = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        tone.sample_rate = 8000
+        container.mux(audio.encode(tone))
+        for s in (a, b, audio):
+            container.mux(s.encode(None))
+    return path
+
+
+def test_default_stream_is_ffmpegs_choice(two_streams):
+    info = V.probe(two_streams)
+    assert (info.stream_index, info.video_streams, info.width, info.height) == (1, (0, 1), 192, 128)
+    assert V.read_video(two_streams, size=None).shape == (30, 128, 192, 3)
+    clip = next(V.iter_clips(two_streams, size=None))
+    assert clip.frames.shape == (16, 128, 192, 3)
+    assert V.read_clip(two_streams, 10, size=None).frames.shape == (16, 128, 192, 3)
+
+
+def test_stream_parameter_reads_another_stream(two_streams):
+    info = V.probe(two_streams, stream=0)
+    assert (info.stream_index, info.width, info.height, info.n_frames) == (0, 96, 64, 30)
+    frames = V.read_video(two_streams, size=None, stream=0)
+    assert [frame_index(f) for f in frames] == list(range(30))
+    clips = list(V.iter_clips(two_streams, 16, 8, size=None, stream=0))
+    np.testing.assert_array_equal(clips[1].frames, frames[8:24])
+    np.testing.assert_array_equal(V.read_clip(two_streams, 8, size=None, stream=0).frames, frames[8:24])
+    assert V.count_frames(two_streams, stream=0) == 30
+
+
+def test_stream_parameter_errors_list_the_video_streams(two_streams):
+    with pytest.raises(
+        VideoError, match=r"two.mkv.*stream 2 is audio, not video.*0 \(96x64 h264\), 1 \(192x128"
+    ):
+        V.probe(two_streams, stream=2)
+    with pytest.raises(VideoError, match=r"no stream 7 \(its streams are 0..2\)"):
+        list(V.iter_clips(two_streams, stream=7))
+    with pytest.raises(TypeError, match="stream index"):
+        V.probe(two_streams, stream="1")
+
+
+# ------------------------------------------------------------------------------------------------------
+# Damaged files: streaming and random access return the same frames, or fail the same way
+# ------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def damaged(tmp_path_factory):
+    """80 intra-coded frames whose packets 20 and 50..60 the decoder rejects (their NAL length is broken),
+    as in a file damaged on disk."""
+    folder = tmp_path_factory.mktemp("damaged")
+    path = V.write_video(folder / "intra.mp4", indexed_frames(80), options={"crf": "12", "g": "1"})
+    with av.open(str(path)) as container:
+        packets = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+    data = bytearray(path.read_bytes())
+    for k in [20, *range(50, 61)]:
+        pos = packets[k][0]
+        data[pos : pos + 4] = b"\x7f\xff\xff\xff"  # a NAL unit longer than the packet
+    broken = folder / "broken.mp4"
+    broken.write_bytes(bytes(data))
+    return broken
+
+
+def test_damaged_file_same_clips_streamed_and_random(damaged, tmp_path):
+    with pytest.warns(RuntimeWarning, match=r"broken.mp4: skipped 12 corrupt packet.*left out 1 clip"):
+        streamed = list(V.iter_clips(damaged, 16, 8, size=None))
+    # clip 48 (frames 48..63) lost 11 of its 16 frames: left out; the others are served
+    assert [c.start for c in streamed] == [0, 8, 16, 24, 32, 40, 56, 64]
+    by_start = {c.start: c for c in streamed}
+    assert by_start[16].missing == (4,) and by_start[40].missing == tuple(range(10, 16))
+    # a lost frame repeats the next decodable frame of the video, even past the clip's end
+    assert [frame_index(f) for f in by_start[16].frames[3:6]] == [19, 21, 21]
+    assert [frame_index(f) for f in by_start[40].frames[9:]] == [49] + [61] * 6
+    assert [frame_index(f) for f in by_start[56].frames[:7]] == [61] * 6 + [62]
+    cache = FrameCache(tmp_path)
+    for threads in (0, 1, 2):  # FFmpeg's frame threading changes concealment: damaged parts use one thread
+        for clip in streamed:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                again = V.read_clip(damaged, clip.start, 16, size=None, threads=threads)
+            np.testing.assert_array_equal(again.frames, clip.frames)
+            assert again.missing == clip.missing
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for clip in streamed:
+            np.testing.assert_array_equal(cache.clip(damaged, clip.start, 16, None), clip.frames)
+        for read in (
+            lambda: V.read_clip(damaged, 48, 16, size=None),
+            lambda: cache.clip(damaged, 48, 16, None),
+        ):
+            with pytest.raises(VideoError, match=r"broken.mp4.*11 of the 16 frames of the clip at frame 48"):
+                read()
+
+
+def test_damaged_frames_do_not_depend_on_decoding_threads(video_dir):
+    """With B-frames, how FFmpeg conceals a lost reference depends on its frame threading; vidlens decodes
+    what follows a corrupt packet with one thread, so every reader sees the same frames."""
+    path = V.write_video(
+        video_dir / "bframes.mp4", indexed_frames(80), options={"crf": "12", "g": "40", "bf": "2"}
+    )
+    with av.open(str(path)) as container:
+        packets = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+    data = bytearray(path.read_bytes())
+    for k in (10, 11):
+        data[packets[k][0] : packets[k][0] + 4] = b"\x7f\xff\xff\xff"
+    broken = video_dir / "bframes_broken.mp4"
+    broken.write_bytes(bytes(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = list(V.iter_clips(broken, 16, 8, size=None, threads=1))
+        for threads in (4, 0):
+            for clip, again in zip(
+                reference, V.iter_clips(broken, 16, 8, size=None, threads=threads), strict=True
+            ):
+                np.testing.assert_array_equal(again.frames, clip.frames)
+            for clip in reference[:3]:
+                np.testing.assert_array_equal(
+                    V.read_clip(broken, clip.start, size=None, threads=threads).frames, clip.frames
+                )
+
+
+def test_size_change_mid_stream(video_dir):
+    """A raw H.264 stream whose frames grow from 64x96 to 128x192 half-way: size=None decodes every frame
+    at the first frame's size (what probe reports), in every reader."""
+    first = V.write_video(video_dir / "part1.h264", indexed_frames(20), options={"crf": "12"})
+    second = V.write_video(video_dir / "part2.h264", indexed_frames(20, 128, 192), options={"crf": "12"})
+    joined = video_dir / "joined.h264"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    frames = V.read_video(joined, size=None)
+    assert frames.shape == (40, 64, 96, 3)
+    assert (V.probe(joined).height, V.probe(joined).width) == (64, 96)
+    clips = list(V.iter_clips(joined, 16, 8, size=None))
+    assert [c.start for c in clips] == [0, 8, 16, 24]
+    for clip in clips:
+        np.testing.assert_array_equal(clip.frames, frames[clip.start : clip.start + 16])
+        np.testing.assert_array_equal(V.read_clip(joined, clip.start, size=None).frames, clip.frames)
+    assert psnr(frames[25:], _resized(indexed_frames(20, 128, 192)[5:], (64, 96))) > 25
+
+
+def test_avi_with_b_frames_is_read_in_decoding_order(video_dir):
+    """AVI stores no presentation timestamps: with a codec that reorders frames (B-frames), FFmpeg's
+    guessed timestamps cannot locate frames (real UCF101 clips come out with pts swapped in pairs), so
+    frames are counted as decoded and random access decodes from the start."""
+    path = V.write_video(
+        video_dir / "bframes.avi", indexed_frames(60), codec="mpeg4", options={"b": "4M", "bf": "2"}
+    )
+    streamed = {c.start: c for c in V.iter_clips(path, 16, 8, size=None)}
+    for start in (40, 0, 24):
+        clip = V.read_clip(path, start, size=None)
+        assert [frame_index(f) for f in clip.frames] == list(range(start, start + 16))
+        np.testing.assert_array_equal(clip.frames, streamed[start].frames)
 
 
 # ------------------------------------------------------------------------------------------------------

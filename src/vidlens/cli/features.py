@@ -45,6 +45,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
         fmt=args.format,
         shard=shard,
         progress=not args.quiet,
+        stream=args.stream,
     )
     print(summary.summary())
     return 1 if summary.failed else 0
@@ -83,6 +84,14 @@ def _add_extract_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--format", default="npy", choices=["npy", "hdf5"], help="per-video .npy files or one .h5")
     p.add_argument("--shard", default=None, metavar="I/N", help="process shard I of N (0-based)")
+    p.add_argument(
+        "--stream",
+        type=int,
+        default=None,
+        metavar="N",
+        help="read the stream with index N of every video (vidlens info lists a file's video streams) "
+        "instead of the one FFmpeg picks",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_extract)
 

@@ -20,7 +20,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     rows = []
     for path in args.videos:
         try:
-            info = probe(path)
+            info = probe(path, stream=args.stream)
         except VideoError as err:
             print(f"error: {err}", file=sys.stderr)
             failed += 1
@@ -30,13 +30,31 @@ def cmd_info(args: argparse.Namespace) -> int:
         else:
             rows.append(info)
     if rows:
-        header = ("video", "frames", "fps", "size", "duration", "codec")
+        # size: as displayed (the display matrix applied); rotation: what the matrix says, in degrees
+        # counter-clockwise as ffprobe prints it; stream: the stream read, and the others to choose from.
+        header = ("video", "stream", "frames", "fps", "size", "rotation", "duration", "codec")
         table = [
-            (r.path, str(r.n_frames), f"{r.fps:.3f}", f"{r.width}x{r.height}", f"{r.duration:.2f}s", r.codec)
+            (
+                r.path,
+                _stream_text(r.stream_index, r.video_streams),
+                str(r.n_frames),
+                f"{r.fps:.3f}",
+                f"{r.width}x{r.height}",
+                str(r.rotation),
+                f"{r.duration:.2f}s",
+                r.codec,
+            )
             for r in rows
         ]
         print_table(header, table)
     return 1 if failed else 0
+
+
+def _stream_text(index: int, video_streams: tuple[int, ...]) -> str:
+    """``3`` for the stream read, ``3 (of 0,3)`` when the file has other video streams to choose from."""
+    if len(video_streams) > 1:
+        return f"{index} (of {','.join(map(str, video_streams))})"
+    return str(index)
 
 
 def motion_config(args: argparse.Namespace):
@@ -83,9 +101,23 @@ def add_synth_options(p: argparse.ArgumentParser, *, frames: int = 32, videos: i
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("info", help="frames, fps, size, duration and codec of videos")
+    p = sub.add_parser(
+        "info",
+        help="stream, frames, fps, displayed size, rotation, duration and codec of videos",
+        description="What vidlens reads from each video: the video stream FFmpeg picks by default (or "
+        "--stream), its frame count, frame rate, size as displayed (rotation applied), the rotation its "
+        "display matrix asks for, duration and codec. Exit status 1 when a video cannot be read.",
+    )
     p.add_argument("videos", nargs="+", metavar="VIDEO")
     p.add_argument("--json", action="store_true", help="one JSON object per video")
+    p.add_argument(
+        "--stream",
+        type=int,
+        default=None,
+        metavar="N",
+        help="read the stream with index N (as ffprobe numbers them; the stream column lists a file's "
+        "video streams) instead of the one FFmpeg picks",
+    )
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("synth", help="make the synthetic motion dataset (UCF101 layout)")

@@ -10,11 +10,14 @@ video training pipelines are usually fed (frames extracted to disk beforehand), 
 extraction step.
 
 A cached clip is identical, bit for bit, to the clip :func:`vidlens.video.read_clip` returns: the whole
-video is read as one clip by the same decoder code (frames the decoder drops are replaced by their
-successor, as there), and a clip that runs past the end is padded by repeating the last frame.
+video is read as one clip by the same decoder code (turned as displayed; a frame a damaged file loses
+repeats the next decodable one, as there), a clip that runs past the end is padded by repeating the last
+frame, and a clip with more than half of its frames lost raises the same :class:`VideoError`: which frames
+were lost is kept next to the frames (``<entry>.missing.npy``, only for damaged files).
 
-Entries are keyed by the video's resolved path, its size and modification time, the frame size and the
-interpolation, so an edited video is decoded again. The cache costs ``T x H x W x 3`` bytes per video
+Entries are keyed by the video's resolved path, its size and modification time, the frame size, the
+interpolation and the version of the decoding rules (:data:`DECODING`), so an edited video is decoded
+again, and so is every video after vidlens changes what it decodes. The cache costs ``T x H x W x 3`` bytes per video
 (1.2 MB for 32 frames of 112x112; about 11 MB for a 7-second UCF101 video at 128x171): nothing is ever
 evicted, so delete the directory to reclaim the space. Files are written atomically, so DataLoader
 workers that decode the same video at once, or a run killed mid-write, never leave half a file.
@@ -29,9 +32,21 @@ from pathlib import Path
 import numpy as np
 
 from vidlens.io import atomic_save_npy
-from vidlens.video import DEFAULT_INTERPOLATION, DEFAULT_SIZE, Size, VideoError, count_frames, read_clips
+from vidlens.video import (
+    DEFAULT_INTERPOLATION,
+    DEFAULT_SIZE,
+    Size,
+    VideoError,
+    _damage_reason,
+    _read_clips,
+    count_frames,
+)
 
-__all__ = ["FrameCache"]
+__all__ = ["DECODING", "FrameCache"]
+
+#: Version of what decoding delivers, part of every entry's key. 2: frames turned by the display matrix,
+#: the stream FFmpeg picks, frames numbered by timestamp with lost frames repeating the next one.
+DECODING = 2
 
 
 class FrameCache:
@@ -57,7 +72,7 @@ class FrameCache:
         """Where the frames of ``path`` at ``size`` are (or will be) kept."""
         source = Path(path).resolve()
         stat = source.stat()
-        key = f"{source}|{stat.st_size}|{stat.st_mtime_ns}|{size}|{interpolation}"
+        key = f"{source}|{stat.st_size}|{stat.st_mtime_ns}|{size}|{interpolation}|decoding {DECODING}"
         digest = hashlib.sha1(key.encode()).hexdigest()
         return self.directory / digest[:2] / f"{digest}.npy"
 
@@ -79,10 +94,24 @@ class FrameCache:
         n_frames = count_frames(path)
         if n_frames < 1:
             raise VideoError(path, "the video has no frames to cache")
-        (whole,) = read_clips(path, [0], n_frames, size, interpolation=interpolation, threads=1)
+        (whole,), _ = _read_clips(path, [0], n_frames, size, interpolation, 1, None, strict=False)
+        assert whole is not None
+        if whole.missing:  # written first: an entry without its list would serve damaged clips
+            atomic_save_npy(np.asarray(whole.missing, dtype=np.int64), self._missing_entry(entry))
         # Frames past the last decodable one are padding, not frames: keep only the real ones.
         atomic_save_npy(whole.frames[: n_frames - whole.padded], entry)
         return np.load(entry, mmap_mode="r")
+
+    @staticmethod
+    def _missing_entry(entry: Path) -> Path:
+        return entry.with_name(entry.stem + ".missing.npy")
+
+    def _missing(self, entry: Path) -> np.ndarray:
+        """Indices of the frames the decoder lost (each repeats the next decodable one), sorted."""
+        try:
+            return np.load(self._missing_entry(entry))
+        except FileNotFoundError:
+            return np.zeros(0, dtype=np.int64)
 
     def clip(
         self,
@@ -104,6 +133,13 @@ class FrameCache:
                 f"frame {start} was asked for but decoding ended after {len(frames)} frames; the file is "
                 "probably truncated",
             )
+        missing = self._missing(self.entry(path, size, interpolation))
+        if len(missing):
+            lost = int(np.count_nonzero((missing >= start) & (missing < start + clip_len)))
+            inside = min(clip_len, len(frames) - start)
+            why = _damage_reason(start, lost, inside)
+            if why is not None:
+                raise VideoError(path, why)
         clip = np.empty((clip_len, *frames.shape[1:]), dtype=np.uint8)
         real = frames[start : start + clip_len]
         clip[: len(real)] = real

@@ -54,7 +54,12 @@ __all__ = [
     "ucf101_videos",
 ]
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".ogv")
+# Containers vidlens looks for in folders: the usual ones, phone video (.3gp/.3g2, of the MP4 family) and raw
+# H.264 streams (.264/.h264).
+VIDEO_EXTENSIONS = (
+    *(".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".ogv"),
+    *(".3gp", ".3g2", ".264", ".h264"),
+)
 Subset = Literal["train", "test", "all"]
 
 

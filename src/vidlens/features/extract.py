@@ -275,6 +275,7 @@ def extract_features(
     device: str | torch.device | None = None,
     precision: Precision = "fp32",
     pool: Pool = "auto",
+    stream: int | None = None,
 ) -> VideoFeatures | dict[str, VideoFeatures]:
     """Per-clip activations and the video descriptor of ``layer`` for one video (C3D's recipe by default:
     16-frame clips every 8 frames, frames resized to 128x171 and centre-cropped to 112).
@@ -283,7 +284,8 @@ def extract_features(
     Caffe weights, see :class:`ClipRecipe`); ``preset``, ``size`` and ``crop`` override it. ``device``
     defaults to the device the model is on. Several layers (a list) give a dict of results. Conv layers are averaged
     over time and space (``pool="mean"``) unless ``pool="flatten"``. The clips are streamed, so memory does
-    not grow with the video's length.
+    not grow with the video's length. ``stream`` reads another video stream than the one FFmpeg picks
+    (:func:`vidlens.video.probe` lists them).
 
         model = vidlens.models.load_model("c3d", weights="c3d.pickle")  # model.preset: sports1m
         f = extract_features(model, "v_ApplyEyeMakeup_g01_c01.avi")
@@ -306,7 +308,7 @@ def extract_features(
             outputs[name].append(values)
         batch.clear()
 
-    for clip in iter_clips(video_path, clip_len, stride, transform.preset.size):
+    for clip in iter_clips(video_path, clip_len, stride, transform.preset.size, stream=stream):
         batch.append(transform(clip.frames))
         starts.append(clip.start)
         times.append(clip.time)
@@ -316,7 +318,7 @@ def extract_features(
         flush()
     if not starts:
         raise VideoError(video_path, "no clips could be cut from it")
-    info = probe(video_path)
+    info = probe(video_path, stream)
     results = {}
     for name in layers:
         clips = np.concatenate(outputs[name])  # (n_clips, D)
@@ -331,7 +333,9 @@ class _Batch:
 
     clips: torch.Tensor  # (B, 3, T, H, W); rows past len(owners) are padding
     owners: list[tuple[int, int, float]]  # per real row: (video index, clip start frame, clip start time)
-    finished: list[tuple[int, dict[str, Any]]]  # (video index, {"frames", "fps"} or {"error"})
+    finished: list[
+        tuple[int, dict[str, Any]]
+    ]  # (video index, {"frames", "fps", "stream_index"} or {"error"})
 
 
 class _ClipStream(IterableDataset):
@@ -347,8 +351,10 @@ class _ClipStream(IterableDataset):
         transform: ClipTransform,
         batch_size: int,
         pad: bool,
+        stream: int | None = None,
     ) -> None:
         self.paths = list(paths)
+        self.stream = stream
         self.clip_len, self.stride, self.size = clip_len, stride, size
         self.transform = transform
         self.batch_size = batch_size
@@ -364,7 +370,7 @@ class _ClipStream(IterableDataset):
             path = self.paths[index]
             try:
                 n_clips = 0
-                for clip in iter_clips(path, self.clip_len, self.stride, self.size):
+                for clip in iter_clips(path, self.clip_len, self.stride, self.size, stream=self.stream):
                     rows.append(self.transform(clip.frames))  # (3, T, crop, crop)
                     owners.append((index, clip.start, clip.time))
                     n_clips += 1
@@ -372,8 +378,9 @@ class _ClipStream(IterableDataset):
                         yield self._batch(rows, owners, finished)
                 if n_clips == 0:
                     raise VideoError(path, "no clips could be cut from it")
-                meta = probe(path)
-                finished.append((index, {"frames": meta.n_frames, "fps": meta.fps}))
+                meta = probe(path, self.stream)
+                news = {"frames": meta.n_frames, "fps": meta.fps, "stream_index": meta.stream_index}
+                finished.append((index, news))
             except (VideoError, ValueError, OSError) as err:
                 finished.append((index, {"error": str(err)}))
         if rows or finished:
@@ -455,11 +462,15 @@ def extract_collection(
     shard: tuple[int, int] = (0, 1),
     progress: bool = True,
     on_video: Callable[[dict[str, Any]], None] | None = None,
+    stream: int | None = None,
 ) -> ExtractSummary:
     """Extract ``layers`` for shard ``shard`` of ``videos`` into the store ``out`` (see the module and
     :mod:`vidlens.features.store` docstrings); skip videos a previous run completed with the same settings.
 
     ``clips`` says how clips are cut and prepared (:class:`ClipRecipe`; the model's own preset by default).
+    ``stream`` reads the video stream with that index in every file instead of the one FFmpeg picks (a
+    file where it is not a video stream fails, with the file's video streams in its error); each manifest
+    record says which stream was read (``stream_index``).
     ``model`` is used in eval mode on ``device``; ``weights`` (the file it was loaded from) is checksummed
     into the manifest. ``on_video`` is called with each manifest record as it is written. Videos that
     failed are tried again by a rerun. With ``fmt="hdf5"`` videos are staged as npy files in
@@ -488,6 +499,7 @@ def extract_collection(
         "crop": transform.crop,
         "preset": transform.preset.name,
         "pool": pool,
+        "stream": stream,
     }
     mine = shard_inputs(videos, shard)
     if fmt == "hdf5":
@@ -513,6 +525,7 @@ def extract_collection(
             transform=transform,
             batch_size=batch_size,
             pad=device.type == "cpu",
+            stream=stream,
         )
         _run(runner, stream, todo, folder, manifest, settings, records, summary, workers, progress, on_video)
     summary.precision = runner.precision

@@ -54,6 +54,7 @@ RESUME_SETTINGS = (
     "crop",
     "preset",
     "pool",
+    "stream",  # the stream asked for (None: FFmpeg's choice); a store made before it was a setting has None
 )
 
 
@@ -156,7 +157,7 @@ def finish_video(
 ) -> dict[str, Any]:
     """Write a video whose last clip went through the model and return its manifest record.
 
-    ``news`` is what decoding found (``{"frames", "fps"}``, or ``{"error"}`` when it failed: the sinks are
+    ``news`` is what decoding found (``{"frames", "fps", "stream_index"}``, or ``{"error"}`` when it failed: the sinks are
     then discarded and the record says ``"failed"``); ``sinks`` the video's :class:`ClipSink` per layer;
     ``meta`` its clips' start frames and times; ``settings`` the run's, copied into the record.
     """
@@ -165,13 +166,16 @@ def finish_video(
     if "error" in news:
         for sink in sinks.values():
             sink.discard()
-        record.update(status="failed", error=news["error"], frames=None, fps=None, n_clips=0)
+        record.update(
+            status="failed", error=news["error"], frames=None, fps=None, stream_index=None, n_clips=0
+        )
         record.update(clip_starts=[], clip_times=[], **settings)
         return record
     files = store_files(folder, video.id, settings["layers"])
     for name, sink in sinks.items():
         sink.finish(folder / files[name]["clips"], folder / files[name]["descriptor"])
     record.update(status="ok", error=None, frames=news["frames"], fps=news["fps"], n_clips=len(starts))
+    record.update(stream_index=news.get("stream_index"))  # the video stream read
     record.update(clip_starts=starts, clip_times=[round(t, 6) for t in times], **settings, files=files)
     return record
 
