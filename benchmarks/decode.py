@@ -11,7 +11,8 @@ What it does:
 1. Writes its own H.264 test videos with ``vidlens.video.write_video`` in a temporary directory: 320x240
    (``--video-size``), 25 fps, a scrolling smooth texture with a moving square. The throughput video is
    1500 frames (1 minute, ``--frames``) at x264's default preset; the memory videos are 1 and 10 minutes
-   (1500 / 15000 frames) at the same size with preset ultrafast, which writes 15000 frames in ~20 s.
+   (1500 / 15000 frames, ``--memory-frames``) at the same size with preset ultrafast, which writes 15000
+   frames in ~20 s.
 2. Throughput: frames/s of decode + resize to 128x171 RGB for vidlens (``iter_frames``, ``iter_clips``),
    plain PyAV, OpenCV and decord on the same file, in the same process, interleaved round-robin over
    several rounds; median and best per method, and each one's speed relative to vidlens ``iter_frames``
@@ -31,13 +32,11 @@ Peers that cannot be imported are reported as unavailable. ``--out FILE`` writes
 
 from __future__ import annotations
 
-import argparse
 import functools
 import importlib
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,21 +46,28 @@ import av
 import numpy as np
 
 from _common import (
+    QUICK_MEMORY_FRAMES,
     Samples,
+    add_memory_options,
+    bench_video,
     interleaved,
+    log,
     machine_info,
-    make_video,
     paired_ratio,
+    parse,
+    parse_size,
+    parser,
     peak_rss_mib,
     rss_mib,
+    run_child,
     table,
+    workdir,
+    write_json,
 )
 
 SIZE = (128, 171)  # (H, W): C3D's frame size
 H, W = SIZE
 CLIP_LEN = 16
-VIDEO_SIZE = (240, 320)  # (H, W) of the test videos
-FPS = 25
 # The commit whose decode.py still holds the resize-path knob experiments (swscale interpolation, threads,
 # planar output, decoder threads, a decode/convert pipeline, the GIL check, resize quality), retired once
 # benchmarks/RESULTS.md recorded their outcome ("Resize path knobs", "Recommendations for video.py").
@@ -216,10 +222,6 @@ def peer_versions() -> dict[str, str | None]:
 # --------------------------------------------------------------------------------------------------------
 
 
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
 def check_methods(path: str, n_frames: int, versions: dict[str, str | None]) -> dict[str, dict[str, Any]]:
     """Run every method once on a short video: availability, frame count, and agreement with vidlens.
 
@@ -358,11 +360,10 @@ def memory_child(mode: str, path: str) -> None:
 
 
 def run_memory_child(mode: str, path: Path) -> dict[str, Any]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-child", mode, str(path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        return {"mode": mode, "error": proc.stderr.strip().splitlines()[-1:] or ["no output"]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    try:
+        return run_child(__file__, mode, str(path))
+    except subprocess.CalledProcessError as err:
+        return {"mode": mode, "error": err.stderr.strip().splitlines()[-1:] or ["no output"]}
 
 
 def bench_memory(short: Path, long: Path, naive_long: bool) -> dict[str, Any]:
@@ -422,21 +423,17 @@ MEMORY_HEADERS = ["what", "peak RSS MiB", "baseline MiB", "peak-baseline", "ru_m
 # --------------------------------------------------------------------------------------------------------
 
 
-def _video(workdir: Path, name: str, n: int, preset: str | None) -> tuple[Path, float | None]:
-    """Make (or reuse, when --workdir already holds it) an H.264 test video."""
-    path = workdir / f"{name}_{n}f_{VIDEO_SIZE[1]}x{VIDEO_SIZE[0]}_{preset or 'medium'}.mp4"
-    if path.exists():
-        return path, None
-    log(f"  writing {path.name} ({n} frames, x264 preset {preset or 'medium (default)'})")
-    _, seconds = make_video(path, n, VIDEO_SIZE, fps=FPS, preset=preset)
-    return path, seconds
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="short videos and few rounds: a smoke run")
-    ap.add_argument("--frames", type=int, help="frames in the throughput video (default 1500 = 1 min)")
-    ap.add_argument("--rounds", type=int, help="interleaved rounds per method (default 5, quick 2)")
+    ap = parser(__doc__, quick_help="short videos and few rounds: a smoke run")
+    ap.add_argument(
+        "--frames",
+        type=int,
+        default=1500,
+        help="frames in the throughput video (default 1500 = 1 min, quick 200)",
+    )
+    ap.add_argument(
+        "--rounds", type=int, default=5, help="interleaved rounds per method (default 5, quick 2)"
+    )
     ap.add_argument(
         "--video-size", default="320x240", metavar="WxH", help="size of the test videos (default 320x240)"
     )
@@ -450,27 +447,16 @@ def main(argv: list[str] | None = None) -> int:
         f"experiments it skipped were retired (git show {RETIRED_AT}:benchmarks/decode.py)",
     )
     ap.add_argument("--markdown", action="store_true", help="print all tables again as Markdown at the end")
-    ap.add_argument("--memory-child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
+    add_memory_options(ap, ("MODE", "PATH"))
+    args = parse(ap, {"frames": 200, "rounds": 2, "memory_frames": QUICK_MEMORY_FRAMES}, argv)
 
     if args.memory_child:
         memory_child(*args.memory_child)
         return 0
 
-    global VIDEO_SIZE
-    width, height = (int(v) for v in args.video_size.lower().split("x"))
-    VIDEO_SIZE = (height, width)
-    n_frames = args.frames or (200 if args.quick else 1500)
-    rounds = args.rounds or (2 if args.quick else 5)
-    n_short, n_long = (250, 2500) if args.quick else (1500, 15000)
-
-    tmp = None
-    if args.workdir:
-        workdir = args.workdir
-        workdir.mkdir(parents=True, exist_ok=True)
-    else:
-        tmp = tempfile.TemporaryDirectory(prefix="vidlens-bench-")
-        workdir = Path(tmp.name)
+    video_size = parse_size(args.video_size)
+    n_frames, rounds = args.frames, args.rounds
+    n_short, n_long = args.memory_frames
 
     results: dict[str, Any] = {"machine": machine_info(), "argv": sys.argv[1:], "section_s": {}}
     tables: list[tuple[str, list[str], list[list[str]]]] = []
@@ -487,19 +473,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{title}\n{table(headers, rows)}\n", flush=True)
 
     log(f"machine: {results['machine']}")
-    try:
+    with workdir(args.workdir) as folder:
+
+        def video(name: str, n: int, preset: str | None) -> tuple[Path, float | None]:
+            return bench_video(folder, name, n, video_size, preset=preset, log=log)
+
         log("peers:")
         versions = peer_versions()
         results["peers"] = versions
         log(f"  {versions}")
 
         log("test videos:")
-        main_video, t_main = _video(workdir, "throughput", n_frames, None)
-        warm_video, _ = _video(workdir, "warmup", 64, None)
+        main_video, t_main = video("throughput", n_frames, None)
+        warm_video, _ = video("warmup", 64, None)
         results["videos"] = {"throughput": {"path": main_video.name, "frames": n_frames, "write_s": t_main}}
         if not args.no_memory:
-            short, t_short = _video(workdir, "memory", n_short, "ultrafast")
-            long, t_long = _video(workdir, "memory", n_long, "ultrafast")
+            short, t_short = video("memory", n_short, "ultrafast")
+            long, t_long = video("memory", n_long, "ultrafast")
             results["videos"]["memory_short"] = {"path": short.name, "frames": n_short, "write_s": t_short}
             results["videos"]["memory_long"] = {"path": long.name, "frames": n_long, "write_s": t_long}
         section_done("videos")
@@ -527,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"  {key}: {c}")
 
         log(
-            f"throughput: {n_frames} frames, {VIDEO_SIZE[1]}x{VIDEO_SIZE[0]} H.264 -> {W}x{H} RGB, {rounds} rounds"
+            f"throughput: {n_frames} frames, {video_size[1]}x{video_size[0]} H.264 -> {W}x{H} RGB, {rounds} rounds"
         )
         thr = bench_throughput(str(main_video), rounds, checks)
         results["throughput"] = {k: s.as_dict() for k, s in thr.items()}
@@ -548,10 +538,6 @@ def main(argv: list[str] | None = None) -> int:
             )
         section_done("throughput")
 
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
-
     results["total_s"] = time.perf_counter() - t_start
     log(
         f"sections (s): { {k: round(v, 1) for k, v in results['section_s'].items()} }, total {results['total_s']:.0f} s"
@@ -560,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         for title, headers, rows in tables:
             print(f"\n**{title}**\n\n{table(headers, rows, markdown=True)}")
     if args.out:
-        args.out.write_text(json.dumps(results, indent=2, default=str))
+        write_json(args.out, results)
         log(f"wrote {args.out}")
     return 0
 
