@@ -35,7 +35,7 @@ QUICK_HELP = (
 )
 
 
-def parser(doc: str, *, quick_help: str = QUICK_HELP) -> argparse.ArgumentParser:
+def arg_parser(doc: str, *, quick_help: str = QUICK_HELP) -> argparse.ArgumentParser:
     """An argument parser described by the first paragraph of ``doc`` (the script's docstring), with
     ``--quick``; read it with :func:`parse`."""
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
@@ -226,10 +226,15 @@ def parse_size(text: str) -> tuple[int, int]:
     return height, width
 
 
-def duration(n_frames: int, fps: int = FPS) -> str:
-    """A video's length in words: ``1 min``, ``10 min``, ``10 s``."""
+def duration(n_frames: int, fps: int = FPS, *, adjective: bool = False) -> str:
+    """A video's length in words: ``1 min``, ``10 min``, ``10 s``; ``10-minute``, ``10-second`` as an
+    adjective."""
     seconds = n_frames / fps
-    return f"{seconds / 60:g} min" if seconds >= 60 and seconds % 60 == 0 else f"{seconds:g} s"
+    if seconds >= 60 and seconds % 60 == 0:
+        value, unit, word = seconds / 60, "min", "minute"
+    else:
+        value, unit, word = seconds, "s", "second"
+    return f"{value:g}-{word}" if adjective else f"{value:g} {unit}"
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -510,11 +515,11 @@ def peak_mib() -> float | None:
 
 MEMORY_CHILD = "--memory-child"
 MEMORY_FRAMES = [1500, 15000]  # the memory videos: 1 and 10 minutes at 25 fps
-QUICK_MEMORY_FRAMES = [250, 2500]
 
 
-def add_memory_options(ap: argparse.ArgumentParser, child_metavar: tuple[str, str]) -> None:
-    """``--memory-frames SHORT LONG`` and the hidden ``--memory-child`` that :func:`run_child` passes."""
+def add_memory_options(ap: argparse.ArgumentParser, child_metavar: tuple[str, str], quick: list[int]) -> None:
+    """``--memory-frames SHORT LONG`` (``quick``: its ``--quick`` value, for the help) and the hidden
+    ``--memory-child`` that :func:`run_child` passes."""
     ap.add_argument(
         "--memory-frames",
         type=int,
@@ -522,7 +527,7 @@ def add_memory_options(ap: argparse.ArgumentParser, child_metavar: tuple[str, st
         default=MEMORY_FRAMES,
         metavar=("SHORT", "LONG"),
         help=f"frames of the short and the long memory video (default {MEMORY_FRAMES[0]} {MEMORY_FRAMES[1]}: "
-        f"1 and 10 minutes; quick {QUICK_MEMORY_FRAMES[0]} {QUICK_MEMORY_FRAMES[1]})",
+        f"1 and 10 minutes; quick {quick[0]} {quick[1]})",
     )
     ap.add_argument(MEMORY_CHILD, nargs=2, metavar=child_metavar, help=argparse.SUPPRESS)
 

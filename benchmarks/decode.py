@@ -46,9 +46,9 @@ import av
 import numpy as np
 
 from _common import (
-    QUICK_MEMORY_FRAMES,
     Samples,
     add_memory_options,
+    arg_parser,
     bench_video,
     interleaved,
     log,
@@ -56,7 +56,6 @@ from _common import (
     paired_ratio,
     parse,
     parse_size,
-    parser,
     peak_rss_mib,
     rss_mib,
     run_child,
@@ -66,6 +65,7 @@ from _common import (
 )
 
 SIZE = (128, 171)  # (H, W): C3D's frame size
+QUICK_MEMORY_FRAMES = [250, 2500]  # --quick: the memory videos
 H, W = SIZE
 CLIP_LEN = 16
 # The commit whose decode.py still holds the resize-path knob experiments (swscale interpolation, threads,
@@ -424,7 +424,7 @@ MEMORY_HEADERS = ["what", "peak RSS MiB", "baseline MiB", "peak-baseline", "ru_m
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = parser(__doc__, quick_help="short videos and few rounds: a smoke run")
+    ap = arg_parser(__doc__, quick_help="short videos and few rounds: a smoke run")
     ap.add_argument(
         "--frames",
         type=int,
@@ -447,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         f"experiments it skipped were retired (git show {RETIRED_AT}:benchmarks/decode.py)",
     )
     ap.add_argument("--markdown", action="store_true", help="print all tables again as Markdown at the end")
-    add_memory_options(ap, ("MODE", "PATH"))
+    add_memory_options(ap, ("MODE", "PATH"), QUICK_MEMORY_FRAMES)
     args = parse(ap, {"frames": 200, "rounds": 2, "memory_frames": QUICK_MEMORY_FRAMES}, argv)
 
     if args.memory_child:
