@@ -238,8 +238,44 @@ def duration(n_frames: int, fps: int = FPS, *, adjective: bool = False) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------
-# Training on rendered clips
+# Synthetic motion data and training
 # --------------------------------------------------------------------------------------------------------
+
+
+def motion_dataset(root: str | Path, videos_per_class: int, *, masks: bool = False, seed: int = 0) -> Any:
+    """The synthetic motion data the benchmarks use, written to ``root`` by
+    :func:`vidlens.data.synthetic.make_motion_dataset`: 4 directions, ``videos_per_class`` videos of 32
+    frames of 112x112 each (30% of them test videos), with the moving shapes' masks if ``masks``."""
+    from vidlens.data.synthetic import MotionConfig, make_motion_dataset
+
+    config = MotionConfig(
+        num_classes=4, videos_per_class=videos_per_class, frames=32, height=112, width=112, seed=seed
+    )
+    return make_motion_dataset(root, config, masks=masks, progress=False)
+
+
+def motion_train_config(
+    data: Any, model: str, width: int, *, batch_size: int = 8, workers: int = 2, **fields: Any
+) -> Any:
+    """The :class:`vidlens.runs.TrainConfig` the benchmarks train ``model`` (at ``width``) with on a
+    :func:`motion_dataset`: SGD at lr 0.01 without steps, whole 112x112 frames, no flips, on the CPU;
+    ``fields`` set the rest (``epochs``, ``frame_cache``, ...)."""
+    from vidlens.runs import TrainConfig
+
+    return TrainConfig(
+        data=str(data.root),
+        model=model,
+        model_kwargs={"width": width},
+        batch_size=batch_size,
+        lr=0.01,
+        lr_steps=(),
+        size=(112, 112),
+        crop=112,
+        flip_p=0.0,
+        workers=workers,
+        device="cpu",
+        **fields,
+    )
 
 
 def rendered_clips(
