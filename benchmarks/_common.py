@@ -432,6 +432,15 @@ def paired(values: Sequence[float], reference: Sequence[float]) -> float:
     return statistics.median(per_round) if per_round else float("nan")
 
 
+def all_ran(runs: dict[str, Samples]) -> dict[str, Samples]:
+    """``runs`` (from :func:`interleaved`), after a RuntimeError naming any method that failed: for the
+    benchmarks where no method may (a ratio to a failed method would print as nan)."""
+    failed = {name: s.error for name, s in runs.items() if s.error is not None}
+    if failed:
+        raise RuntimeError(f"failed: {failed}")
+    return runs
+
+
 def paired_ratio(s: Samples, ref: Samples) -> float:
     """Median over rounds of ``s``'s frames/s divided by ``ref``'s in the same round (:func:`paired`)."""
     return paired(s.fps, ref.fps)
