@@ -31,7 +31,8 @@ import numpy as np
 # --------------------------------------------------------------------------------------------------------
 
 QUICK_HELP = (
-    "smallest sizes and one round, seconds in all: a smoke run (what `make bench` runs), not a measurement"
+    "smallest sizes, one round where there are rounds, seconds in all: a smoke run (what `make bench` "
+    "runs), not a measurement"
 )
 
 
