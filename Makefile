@@ -36,8 +36,17 @@ format: $(VENV)/.installed
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Every benchmark in its quick mode (smallest sizes, seconds each), one after another: a smoke run whose
+# numbers mean little. A measurement is each script's own command (benchmarks/RESULTS.md).
 bench: $(VENV)/.bench
-	$(BIN)/python benchmarks/decode.py
+	$(BIN)/python benchmarks/decode.py --quick
+	$(BIN)/python benchmarks/extract.py --quick
+	$(BIN)/python benchmarks/train.py --quick
+	$(BIN)/python benchmarks/interpret.py --quick
+	$(BIN)/python benchmarks/actmax.py --quick
+	$(BIN)/python benchmarks/actmax_directions.py --quick
+	$(BIN)/python benchmarks/pointing_game.py --quick
+	$(BIN)/python benchmarks/diagnose_training.py --quick
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -1,5 +1,7 @@
-"""Helpers shared by the benchmarks: synthetic test videos, interleaved timing, memory probes, tables, and a
-short in-memory training on rendered motion clips (also used by ``docs/make_images.py``).
+"""Helpers shared by the benchmarks: the command line (``--quick`` and the options several scripts take), a
+work folder, synthetic test videos, interleaved timing and ratios paired by round, memory probes in fresh
+subprocesses, tables and JSON, and a short in-memory training on rendered motion clips (also used by
+``docs/make_images.py``).
 
 Nothing here is part of vidlens; it only uses its public API (``write_video``, the synthetic renderer, the
 training recipe's optimiser and schedule).
@@ -7,10 +9,15 @@ training recipe's optimiser and schedule).
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +25,90 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# --------------------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------------------
+
+QUICK_HELP = (
+    "smallest sizes, one round where there are rounds, seconds in all: a smoke run (what `make bench` "
+    "runs), not a measurement"
+)
+
+
+def arg_parser(doc: str, *, quick_help: str = QUICK_HELP) -> argparse.ArgumentParser:
+    """An argument parser described by the first paragraph of ``doc`` (the script's docstring), with
+    ``--quick``; read it with :func:`parse`."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help=quick_help)
+    return ap
+
+
+_UNSET = object()
+
+
+def parse(
+    ap: argparse.ArgumentParser, quick: dict[str, Any], argv: Sequence[str] | None = None
+) -> argparse.Namespace:
+    """``ap.parse_args(argv)``, where with ``--quick`` each option named in ``quick`` (by its dest) that the
+    command line leaves out takes its quick value instead of its default; one given explicitly wins."""
+    defaults = {key: ap.get_default(key) for key in quick}
+    ap.set_defaults(**dict.fromkeys(quick, _UNSET))
+    try:
+        args = ap.parse_args(argv)
+    finally:
+        ap.set_defaults(**defaults)
+    for key, value in quick.items():
+        if getattr(args, key) is _UNSET:
+            setattr(args, key, value if args.quick else defaults[key])
+    return args
+
+
+def add_model_options(ap: argparse.ArgumentParser, default: str) -> None:
+    """``--model`` (a registry name) and ``--width`` (for the models that take one)."""
+    ap.add_argument("--model", default=default, help=f"registry name (default {default})")
+    ap.add_argument(
+        "--width", type=int, default=None, help="width for models that take one (c3d_depth, fusion)"
+    )
+
+
+def add_device_option(ap: argparse.ArgumentParser) -> None:
+    """``--device``: cuda where there is one, else cpu."""
+    import torch
+
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+
+
+def width_kwargs(width: int | None) -> dict[str, int]:
+    """The builder arguments ``--width`` stands for: none when it is not given."""
+    return {"width": width} if width else {}
+
+
+def seeded_model(name: str, width: int | None, **kwargs: Any) -> Any:
+    """The registered model ``name`` (``--width`` applied) built after ``torch.manual_seed(0)``, in eval mode."""
+    import torch
+
+    from vidlens.models import create_model
+
+    torch.manual_seed(0)
+    return create_model(name, **width_kwargs(width), **kwargs).eval()
+
+
+def log(msg: str) -> None:
+    """Print a progress line at once (the benchmarks' output is often piped to a file)."""
+    print(msg, flush=True)
+
+
+@contextlib.contextmanager
+def workdir(path: Path | None = None, prefix: str = "vidlens-bench-") -> Iterator[Path]:
+    """``path`` (made if missing, kept), or a temporary folder removed on exit."""
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield Path(tmp)
+
 
 # --------------------------------------------------------------------------------------------------------
 # Synthetic videos
@@ -104,9 +195,88 @@ def make_video(
     return out, time.perf_counter() - t0
 
 
+VIDEO_SIZE = (240, 320)  # (H, W) of the test videos
+FPS = 25
+
+
+def bench_video(
+    folder: Path,
+    stem: str,
+    n_frames: int,
+    size: tuple[int, int] = VIDEO_SIZE,
+    *,
+    preset: str | None = None,
+    seed: int = 0,
+    fps: int = FPS,
+    log: Callable[[str], None] | None = None,
+) -> tuple[Path, float | None]:
+    """:func:`make_video` into ``folder``, named after what it holds, or the one already there (a kept
+    ``--workdir``): the video and the seconds writing it took (None when reused). ``log`` hears of a write."""
+    path = folder / f"{stem}_{n_frames}f_{size[1]}x{size[0]}_{preset or 'medium'}.mp4"
+    if path.exists():
+        return path, None
+    if log is not None:
+        log(f"  writing {path.name} ({n_frames} frames, x264 preset {preset or 'medium (default)'})")
+    _, seconds = make_video(path, n_frames, size, fps=fps, preset=preset, seed=seed)
+    return path, seconds
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"WxH"`` (as ``--video-size`` takes it) as ``(H, W)``."""
+    width, height = (int(v) for v in text.lower().split("x"))
+    return height, width
+
+
+def duration(n_frames: int, fps: int = FPS, *, adjective: bool = False) -> str:
+    """A video's length in words: ``1 min``, ``10 min``, ``10 s``; ``10-minute``, ``10-second`` as an
+    adjective."""
+    seconds = n_frames / fps
+    if seconds >= 60 and seconds % 60 == 0:
+        value, unit, word = seconds / 60, "min", "minute"
+    else:
+        value, unit, word = seconds, "s", "second"
+    return f"{value:g}-{word}" if adjective else f"{value:g} {unit}"
+
+
 # --------------------------------------------------------------------------------------------------------
-# Training on rendered clips
+# Synthetic motion data and training
 # --------------------------------------------------------------------------------------------------------
+
+
+def motion_dataset(root: str | Path, videos_per_class: int, *, masks: bool = False, seed: int = 0) -> Any:
+    """The synthetic motion data the benchmarks use, written to ``root`` by
+    :func:`vidlens.data.synthetic.make_motion_dataset`: 4 directions, ``videos_per_class`` videos of 32
+    frames of 112x112 each (30% of them test videos), with the moving shapes' masks if ``masks``."""
+    from vidlens.data.synthetic import MotionConfig, make_motion_dataset
+
+    config = MotionConfig(
+        num_classes=4, videos_per_class=videos_per_class, frames=32, height=112, width=112, seed=seed
+    )
+    return make_motion_dataset(root, config, masks=masks, progress=False)
+
+
+def motion_train_config(
+    data: Any, model: str, width: int, *, batch_size: int = 8, workers: int = 2, **fields: Any
+) -> Any:
+    """The :class:`vidlens.runs.TrainConfig` the benchmarks train ``model`` (at ``width``) with on a
+    :func:`motion_dataset`: SGD at lr 0.01 without steps, whole 112x112 frames, no flips, on the CPU;
+    ``fields`` set the rest (``epochs``, ``frame_cache``, ...)."""
+    from vidlens.runs import TrainConfig
+
+    return TrainConfig(
+        data=str(data.root),
+        model=model,
+        model_kwargs={"width": width},
+        batch_size=batch_size,
+        lr=0.01,
+        lr_steps=(),
+        size=(112, 112),
+        crop=112,
+        flip_p=0.0,
+        workers=workers,
+        device="cpu",
+        **fields,
+    )
 
 
 def rendered_clips(
@@ -248,14 +418,59 @@ class Samples:
         }
 
 
-def paired_ratio(s: Samples, ref: Samples) -> float:
-    """Median over rounds of ``s``'s frames/s divided by ``ref``'s in the same round.
+def ratios(values: Sequence[float], reference: Sequence[float]) -> list[float]:
+    """``values[r] / reference[r]`` for every round ``r`` both have (rounds where the reference is 0 left out)."""
+    return [a / b for a, b in zip(values, reference, strict=False) if b > 0]
+
+
+def paired(values: Sequence[float], reference: Sequence[float]) -> float:
+    """The median over rounds of ``values`` divided by ``reference`` in the same round (rates, e.g. clips/s).
 
     Pairing by round cancels the slow drifts of a shared machine (other jobs starting or stopping) that
     a ratio of two medians still carries.
     """
-    ratios = [a / b for a, b in zip(s.fps, ref.fps, strict=False) if b > 0]
-    return statistics.median(ratios) if ratios else float("nan")
+    per_round = ratios(values, reference)
+    return statistics.median(per_round) if per_round else float("nan")
+
+
+def all_ran(runs: dict[str, Samples]) -> dict[str, Samples]:
+    """``runs`` (from :func:`interleaved`), after a RuntimeError naming any method that failed: for the
+    benchmarks where no method may (a ratio to a failed method would print as nan)."""
+    failed = {name: s.error for name, s in runs.items() if s.error is not None}
+    if failed:
+        raise RuntimeError(f"failed: {failed}")
+    return runs
+
+
+def paired_ratio(s: Samples, ref: Samples) -> float:
+    """Median over rounds of ``s``'s frames/s divided by ``ref``'s in the same round (:func:`paired`)."""
+    return paired(s.fps, ref.fps)
+
+
+def round_line(r: int, rounds: int, rates: dict[str, list[float]], unit: str = "clips/s") -> str:
+    """The progress line after round ``r`` (0-based): every method's rate in it."""
+    return f"round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.2f} {unit}" for k, v in rates.items())
+
+
+def rates_table(rates: dict[str, list[float]], width: int, unit: str = "clips/s") -> str:
+    """Median and best rate of every method over the rounds, one line each, names ``width`` wide."""
+    lines = [f"{'what':<{width}} {'median ' + unit:>15} {'best':>8}"]
+    lines += [f"{k:<{width}} {statistics.median(v):>15.2f} {max(v):>8.2f}" for k, v in rates.items()]
+    return "\n".join(lines)
+
+
+def synced(fn: Callable[[], int], device: Any) -> Callable[[], int]:
+    """``fn`` followed by a device synchronisation, so that wall time covers the work it queued."""
+
+    def run() -> int:
+        n = fn()
+        if device.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize(device)
+        return n
+
+    return run
 
 
 def interleaved(
@@ -338,9 +553,51 @@ def peak_rss_mib() -> dict[str, float | None]:
     return out
 
 
+def peak_mib() -> float | None:
+    """This process's peak RSS in MiB: VmHWM where Linux gives it, else ``ru_maxrss`` (see :func:`peak_rss_mib`)."""
+    peak = peak_rss_mib()
+    return peak["vmhwm"] if peak["vmhwm"] is not None else peak["ru_maxrss"]
+
+
+MEMORY_CHILD = "--memory-child"
+MEMORY_FRAMES = [1500, 15000]  # the memory videos: 1 and 10 minutes at 25 fps
+
+
+def add_memory_options(ap: argparse.ArgumentParser, child_metavar: tuple[str, str], quick: list[int]) -> None:
+    """``--memory-frames SHORT LONG`` (``quick``: its ``--quick`` value, for the help) and the hidden
+    ``--memory-child`` that :func:`run_child` passes."""
+    ap.add_argument(
+        "--memory-frames",
+        type=int,
+        nargs=2,
+        default=MEMORY_FRAMES,
+        metavar=("SHORT", "LONG"),
+        help=f"frames of the short and the long memory video (default {MEMORY_FRAMES[0]} {MEMORY_FRAMES[1]}: "
+        f"1 and 10 minutes; quick {quick[0]} {quick[1]})",
+    )
+    ap.add_argument(MEMORY_CHILD, nargs=2, metavar=child_metavar, help=argparse.SUPPRESS)
+
+
+def run_child(script: str | Path, *args: str) -> dict[str, Any]:
+    """Run ``script`` with ``--memory-child`` and ``args`` in a fresh Python process (so that its peak RSS is
+    its own) and return the JSON object the last line of its output holds; CalledProcessError (with the
+    child's stderr) when it fails."""
+    cmd = [sys.executable, str(Path(script).resolve()), MEMORY_CHILD, *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, proc.stdout, proc.stderr)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 # --------------------------------------------------------------------------------------------------------
 # Reporting
 # --------------------------------------------------------------------------------------------------------
+
+
+def write_json(path: str | Path, payload: Any, *, indent: int = 2) -> Path:
+    """``payload`` as JSON in ``path`` (what JSON cannot hold written as its ``str``)."""
+    Path(path).write_text(json.dumps(payload, indent=indent, default=str) + "\n")
+    return Path(path)
 
 
 def machine_info() -> dict[str, Any]:

@@ -16,12 +16,11 @@ The ratio is actmax's steps per second over forward + backward passes per second
 
     python benchmarks/actmax.py                        # C3D conv5b channel 7, 6 steps, 3 rounds
     python benchmarks/actmax.py --model c3d_depth3 --width 8 --layer conv5 --steps 16  # a quick run
+    python benchmarks/actmax.py --quick   # a smoke run of seconds (c3d_depth3 width 4, 2 steps, one round)
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import time
@@ -30,27 +29,41 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import interleaved, machine_info, paired_ratio, table
+from _common import (
+    add_device_option,
+    add_model_options,
+    arg_parser,
+    interleaved,
+    log,
+    machine_info,
+    paired_ratio,
+    parse,
+    ratios,
+    seeded_model,
+    synced,
+    table,
+    width_kwargs,
+    write_json,
+)
 from vidlens.interpret import actmax, channel
-from vidlens.models import FeatureTaps, create_model, model_spec
+from vidlens.models import FeatureTaps, model_spec
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="c3d", help="registry name (default c3d)")
-    parser.add_argument("--width", type=int, default=None, help="width for models that take one")
+    parser = arg_parser(__doc__)
+    add_model_options(parser, "c3d")
     parser.add_argument("--layer", default="conv5b", help="layer of the channel (default conv5b)")
     parser.add_argument("--channel", type=int, default=7, help="channel maximised (default 7)")
     parser.add_argument("--steps", type=int, default=6, help="actmax steps per round (default 6)")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds (default 3)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_option(parser)
     parser.add_argument("--json", type=Path, help="also write the numbers here")
-    args = parser.parse_args()
+    quick = {"model": "c3d_depth3", "width": 4, "layer": "conv5", "steps": 2, "repeats": 1}
+    args = parse(parser, quick)
 
     device = torch.device(args.device)
-    torch.manual_seed(0)
-    kwargs = {"width": args.width} if args.width else {}
-    model = create_model(args.model, **kwargs).eval().to(device)
+    kwargs = width_kwargs(args.width)
+    model = seeded_model(args.model, args.width).to(device)
     spec = model_spec(model)
     shape = (1, *(spec.input_shape if spec is not None else (3, 16, 112, 112)))
     clip = torch.randn(shape, device=device)
@@ -59,11 +72,6 @@ def main() -> None:
         f"{args.model} {kwargs or ''} {objective!r} on {device}, {torch.get_num_threads()} threads, clip {shape}",
         flush=True,
     )
-
-    def synced(n: int) -> int:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return n
 
     def forward_backward(parameters: bool) -> int:
         for p in model.parameters():
@@ -74,25 +82,25 @@ def main() -> None:
         model.zero_grad(set_to_none=True)
         for p in model.parameters():
             p.requires_grad_(True)
-        return synced(1)
+        return 1
 
     def run_actmax(bare: bool) -> int:
         extras = (
             {"param": "pixels", "transforms": False, "kappa": 0.0, "chi": 0.0, "energy": 0.0} if bare else {}
         )
         actmax(model, objective, steps=args.steps, shape=shape, **extras)
-        return synced(args.steps)
+        return args.steps
 
     methods = {
-        "forward + backward (input)": lambda: forward_backward(False),
-        "forward + backward (all)": lambda: forward_backward(True),
-        "actmax": lambda: run_actmax(False),
-        "actmax, bare": lambda: run_actmax(True),
+        "forward + backward (input)": synced(lambda: forward_backward(False), device),
+        "forward + backward (all)": synced(lambda: forward_backward(True), device),
+        "actmax": synced(lambda: run_actmax(False), device),
+        "actmax, bare": synced(lambda: run_actmax(True), device),
     }
     t0 = time.perf_counter()
-    forward_backward(False)  # warm-up
+    methods["forward + backward (input)"]()  # warm-up
     actmax(model, objective, steps=1, shape=shape)
-    runs = interleaved(methods, args.repeats, log=lambda line: print(line, flush=True))
+    runs = interleaved(methods, args.repeats, log=log)
     reference = runs["forward + backward (input)"]
     rows, results = [], {"model": args.model, "width": args.width, "objective": repr(objective), "device": str(device),
                          "steps": args.steps, "repeats": args.repeats, "machine": machine_info()}  # fmt: skip
@@ -102,17 +110,17 @@ def main() -> None:
             continue
         rate = statistics.median(samples.fps)  # steps (or passes) per second
         ratio = paired_ratio(samples, reference)
-        ratios = [a / b for a, b in zip(samples.fps, reference.fps, strict=False)]
-        spread = f"{min(ratios):.2f}-{max(ratios):.2f}" if len(ratios) > 1 else ""
+        per_round = ratios(samples.fps, reference.fps)
+        spread = f"{min(per_round):.2f}-{max(per_round):.2f}" if len(per_round) > 1 else ""
         target = ">= 0.8" if name == "actmax" else ""
         rows.append(
             [name, f"{rate:.3f}/s", f"{ratio:.2f}x ({spread})" if name != reference.name else "1", target]
         )
-        results[name] = {"per_s": rate, "ratio": ratio, "ratios": ratios}
+        results[name] = {"per_s": rate, "ratio": ratio, "ratios": per_round}
     print(f"measured in {time.perf_counter() - t0:.0f} s")
     print(table(["measurement", "steps or passes per second", "ratio to f+b (input), range", "target"], rows))
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str))
+        write_json(args.json, results)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ and a contact sheet of every model's clips (``--out``).
 
     python benchmarks/actmax_directions.py RUN [RUN ...] --out benchmarks/results/actmax_directions
     python benchmarks/actmax_directions.py /tmp/r/fusion/*_seed0 --steps 64   # a quick look
+    python benchmarks/actmax_directions.py --quick   # a smoke run of seconds on a run it trains first
 """
 
 from __future__ import annotations
@@ -27,7 +28,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_info, palette_png, table
+from _common import (
+    arg_parser,
+    machine_info,
+    motion_dataset,
+    motion_train_config,
+    palette_png,
+    parse,
+    table,
+    workdir,
+    write_json,
+)
 from vidlens.cli.actmax import natural_clips
 from vidlens.data.synthetic import DIRECTIONS
 from vidlens.interpret import actmax, channel
@@ -103,8 +114,22 @@ def redraw(out: Path) -> None:
     draw(out, sheets, payload["settings"]["steps"])
 
 
+def quick_run(work: Path) -> Path:
+    """A run for ``--quick`` to measure when it is given none: c3d_depth3 width 4 trained for one epoch on
+    8 synthetic motion videos by ``vidlens.train.train`` (seconds; it learns nothing, it only has to run)."""
+    from vidlens.train import train
+
+    data = motion_dataset(work / "data", videos_per_class=2)
+    train(motion_train_config(data, "c3d_depth3", 4, workers=0, epochs=1), work / "run", progress=False)
+    return work / "run"
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arg_parser(
+        __doc__,
+        quick_help="8 actmax steps, 2 natural clips, no progress bars; without runs, on a tiny one trained "
+        "first: a smoke run of seconds (what `make bench` runs), not a measurement",
+    )
     parser.add_argument("runs", nargs="*", type=Path, help="training runs on the synthetic motion data")
     parser.add_argument("--steps", type=int, default=256, help="actmax steps (default 256, the API's)")
     parser.add_argument("--seed", type=int, default=0, help="actmax seed (default 0)")
@@ -121,12 +146,18 @@ def main() -> None:
     parser.add_argument(
         "--redraw", action="store_true", help="only redraw the pictures of --out from its files"
     )
-    args = parser.parse_args()
-    if args.redraw or not args.runs:
+    args = parse(parser, {"steps": 8, "natural_clips": 2, "quiet": True})
+    if args.redraw or not (args.runs or args.quick):
         if not (args.redraw and args.out):
-            parser.error("give training runs to measure, or --redraw with --out")
+            parser.error("give training runs to measure, --quick, or --redraw with --out")
         return redraw(args.out)
+    with workdir(prefix="vidlens-bench-actmax-") as work:
+        if not args.runs:
+            args.runs = [quick_run(work)]
+        measure_all(args)
 
+
+def measure_all(args: argparse.Namespace) -> None:
     all_rows, sheets = [], []
     for run in args.runs:
         rows, frames, model = measure(run, args)
@@ -164,7 +195,7 @@ def main() -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         payload = {"settings": vars(args) | {"runs": [str(r) for r in args.runs], "out": str(args.out)},
                    "rows": all_rows, "machine": machine_info()}  # fmt: skip
-        (args.out / "directions.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        write_json(args.out / "directions.json", payload)
         (args.out / "directions.md").write_text(
             table(header, lines, markdown=True)
             + "\n\n"

@@ -1,8 +1,8 @@
-"""Decoding benchmark: vidlens against plain PyAV, OpenCV and decord, plus memory and swscale knobs.
+"""Decoding benchmark: vidlens against plain PyAV, OpenCV and decord, plus memory.
 
 Run from the repository root::
 
-    python benchmarks/decode.py            # full run, about 2-4 minutes on 2 cores
+    python benchmarks/decode.py            # full run, a few minutes on 2 cores
     python benchmarks/decode.py --quick    # smoke run, under half a minute
     python benchmarks/decode.py --out results.json --markdown
 
@@ -11,7 +11,8 @@ What it does:
 1. Writes its own H.264 test videos with ``vidlens.video.write_video`` in a temporary directory: 320x240
    (``--video-size``), 25 fps, a scrolling smooth texture with a moving square. The throughput video is
    1500 frames (1 minute, ``--frames``) at x264's default preset; the memory videos are 1 and 10 minutes
-   (1500 / 15000 frames) at the same size with preset ultrafast, which writes 15000 frames in ~20 s.
+   (1500 / 15000 frames, ``--memory-frames``) at the same size with preset ultrafast, which writes 15000
+   frames in ~20 s.
 2. Throughput: frames/s of decode + resize to 128x171 RGB for vidlens (``iter_frames``, ``iter_clips``),
    plain PyAV, OpenCV and decord on the same file, in the same process, interleaved round-robin over
    several rounds; median and best per method, and each one's speed relative to vidlens ``iter_frames``
@@ -19,26 +20,23 @@ What it does:
 3. Memory: peak RSS (VmHWM) of streaming all clips of the 1-minute and the 10-minute video with
    ``iter_clips``, each in a fresh subprocess, and the ratio 10-min / 1-min; for contrast, the naive
    ``read_video`` + slicing.
-4. Knobs of the resize path (experiments, nothing in vidlens is changed): swscale interpolation (speed,
-   and PSNR against antialiased references), swscale ``threads``, planar RGB output, decoder
-   ``thread_count``, a decode-thread + convert-thread pipeline, and whether PyAV releases the GIL.
+
+The experiments on the knobs of the resize path (swscale interpolation and threads, planar RGB output,
+decoder threads, a decode/convert thread pipeline, the GIL, resize quality) were retired once
+``benchmarks/RESULTS.md`` recorded their outcome; the code is in git history (``git show
+8d0ad5762ce7:benchmarks/decode.py``, ``--no-knobs`` there skips them). ``--no-knobs`` is accepted here as a
+no-op.
 
 Peers that cannot be imported are reported as unavailable. ``--out FILE`` writes every number as JSON.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import importlib
 import json
-import math
-import queue
-import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,24 +44,34 @@ from typing import Any
 
 import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
 
 from _common import (
     Samples,
+    add_memory_options,
+    arg_parser,
+    bench_video,
     interleaved,
+    log,
     machine_info,
-    make_video,
     paired_ratio,
+    parse,
+    parse_size,
     peak_rss_mib,
     rss_mib,
+    run_child,
     table,
+    workdir,
+    write_json,
 )
 
 SIZE = (128, 171)  # (H, W): C3D's frame size
+QUICK_MEMORY_FRAMES = [250, 2500]  # --quick: the memory videos
 H, W = SIZE
 CLIP_LEN = 16
-VIDEO_SIZE = (240, 320)  # (H, W) of the test videos
-FPS = 25
+# The commit whose decode.py still holds the resize-path knob experiments (swscale interpolation, threads,
+# planar output, decoder threads, a decode/convert pipeline, the GIL check, resize quality), retired once
+# benchmarks/RESULTS.md recorded their outcome ("Resize path knobs", "Recommendations for video.py").
+RETIRED_AT = "8d0ad5762ce7"
 
 # --------------------------------------------------------------------------------------------------------
 # Methods: each reads the whole file and returns (frames delivered, first frame or None)
@@ -94,12 +102,10 @@ def vidlens_clips(path: str) -> tuple[int, np.ndarray | None]:
     return n, first
 
 
-def _open_pyav(path: str, thread_count: int | None = None) -> tuple[Any, Any]:
+def _open_pyav(path: str) -> tuple[Any, Any]:
     container = av.open(path)
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
-    if thread_count is not None:
-        stream.codec_context.thread_count = thread_count
     return container, stream
 
 
@@ -116,9 +122,9 @@ def pyav_to_ndarray(path: str) -> tuple[int, np.ndarray | None]:
     return n, first
 
 
-def pyav_decode_only(path: str, thread_count: int | None = None) -> tuple[int, np.ndarray | None]:
+def pyav_decode_only(path: str) -> tuple[int, np.ndarray | None]:
     """The ceiling: decode to YUV frames, convert nothing."""
-    container, stream = _open_pyav(path, thread_count)
+    container, stream = _open_pyav(path)
     n = 0
     with container:
         for _ in container.decode(stream):
@@ -214,10 +220,6 @@ def peer_versions() -> dict[str, str | None]:
 # --------------------------------------------------------------------------------------------------------
 # Throughput
 # --------------------------------------------------------------------------------------------------------
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
 
 
 def check_methods(path: str, n_frames: int, versions: dict[str, str | None]) -> dict[str, dict[str, Any]]:
@@ -358,11 +360,10 @@ def memory_child(mode: str, path: str) -> None:
 
 
 def run_memory_child(mode: str, path: Path) -> dict[str, Any]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-child", mode, str(path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        return {"mode": mode, "error": proc.stderr.strip().splitlines()[-1:] or ["no output"]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    try:
+        return run_child(__file__, mode, str(path))
+    except subprocess.CalledProcessError as err:
+        return {"mode": mode, "error": err.stderr.strip().splitlines()[-1:] or ["no output"]}
 
 
 def bench_memory(short: Path, long: Path, naive_long: bool) -> dict[str, Any]:
@@ -418,489 +419,44 @@ MEMORY_HEADERS = ["what", "peak RSS MiB", "baseline MiB", "peak-baseline", "ru_m
 
 
 # --------------------------------------------------------------------------------------------------------
-# Knobs of the resize path (experiments; vidlens itself is not changed)
-# --------------------------------------------------------------------------------------------------------
-
-INTERPOLATIONS = ["FAST_BILINEAR", "BILINEAR", "BICUBIC", "AREA", "LANCZOS"]
-# The rows that match what vidlens does now: the baselines of the "speed vs now" columns.
-CONVERSION_NOW = "BILINEAR threads=None"
-E2E_NOW = "vidlens iter_frames (as shipped: decoder threads 0, gbrp, swscale threads=1)"
-
-
-def decode_list(path: str, n: int, thread_count: int = 0) -> list[av.VideoFrame]:
-    container, stream = _open_pyav(path, thread_count)
-    frames = []
-    with container:
-        for frame in container.decode(stream):
-            frames.append(frame)
-            if len(frames) >= n:
-                break
-    return frames
-
-
-def rgb_converter(
-    interpolation: str = "BILINEAR", threads: int | None = None, output: str = "rgb24"
-) -> Callable[[av.VideoFrame], np.ndarray]:
-    """A frame -> uint8 (128, 171, 3) RGB function keeping its swscale context(s) between frames.
-
-    ``output`` is how swscale writes RGB:
-
-    - ``"rgb24"``: packed RGB, what vidlens does now (``to_ndarray`` then returns a padded view).
-    - ``"gbrp"``: planar RGB, which ``to_ndarray`` interleaves into a fresh contiguous (H, W, 3) array;
-      the pixels are the same as rgb24's (checked in :func:`bench_knobs`).
-    - ``"yuv420p>rgb24"``: scale in YUV 4:2:0 first, then convert at the small size (swscale's unscaled
-      SIMD yuv->rgb path); chroma ends up at 86x64 and is upsampled by repetition, so colours lose detail.
-    """
-    first, second = VideoReformatter(), VideoReformatter()
-    if output == "yuv420p>rgb24":
-
-        def convert(frame: av.VideoFrame) -> np.ndarray:
-            small = first.reformat(
-                frame, width=W, height=H, format="yuv420p", interpolation=interpolation, threads=threads
-            )
-            return second.reformat(small, format="rgb24", threads=threads).to_ndarray()
-
-        return convert
-
-    def convert(frame: av.VideoFrame) -> np.ndarray:
-        return first.reformat(
-            frame, width=W, height=H, format=output, interpolation=interpolation, threads=threads
-        ).to_ndarray()
-
-    return convert
-
-
-def convert_all(
-    frames: list[av.VideoFrame],
-    interpolation: str = "BILINEAR",
-    threads: int | None = None,
-    output: str = "rgb24",
-    shared: bool = True,
-) -> int:
-    """Resize + convert every frame to RGB; ``shared=False`` makes a new swscale context per frame,
-    which is what ``frame.to_ndarray(width=, height=)`` does on each freshly decoded frame."""
-    if shared:
-        convert = rgb_converter(interpolation, threads, output)
-        for f in frames:
-            convert(f)
-    else:
-        for f in frames:
-            rgb_converter(interpolation, threads, output)(f)
-    return len(frames)
-
-
-def replica(
-    path: str,
-    interpolation: str = "BILINEAR",
-    sws_threads: int | None = None,
-    dec_threads: int = 0,
-    output: str = "rgb24",
-) -> int:
-    """vidlens's iter_frames loop written out with other settings (one reformatter for the stream)."""
-    container, stream = _open_pyav(path, dec_threads)
-    convert = rgb_converter(interpolation, sws_threads, output)
-    n = 0
-    with container:
-        for frame in container.decode(stream):
-            convert(frame)
-            n += 1
-    return n
-
-
-def pipelined(
-    path: str, sws_threads: int | None = None, dec_threads: int = 0, output: str = "rgb24", depth: int = 8
-) -> int:
-    """Decode in a Python thread, convert in this one, handing frames over through a bounded queue."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    done = object()
-
-    def produce() -> None:
-        try:
-            container, stream = _open_pyav(path, dec_threads)
-            with container:
-                for frame in container.decode(stream):
-                    q.put(frame)
-        except BaseException as err:  # handed to the consumer, which raises it
-            q.put(err)
-        finally:
-            q.put(done)
-
-    worker = threading.Thread(target=produce, daemon=True)
-    worker.start()
-    convert = rgb_converter("BILINEAR", sws_threads, output)
-    n = 0
-    while (item := q.get()) is not done:
-        if isinstance(item, BaseException):
-            raise item
-        convert(item)
-        n += 1
-    worker.join()
-    return n
-
-
-def _speedup_two_threads(work: Callable[[], object], repeats: int) -> dict[str, float]:
-    """``work`` twice in a row vs twice at once in two Python threads.
-
-    With the GIL released the two threads overlap: speedup towards 2 and process CPU time per wall
-    second towards 2 (``cores_busy``). With the GIL held both stay near 1. On a loaded machine the
-    speedup is capped by what the other processes leave, so ``cores_busy`` is the steadier sign.
-    """
-    seq, par, busy = [], [], []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        work()
-        work()
-        seq.append(time.perf_counter() - t0)
-        threads = [threading.Thread(target=work) for _ in range(2)]
-        c0, t0 = time.process_time(), time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        par.append(time.perf_counter() - t0)
-        busy.append((time.process_time() - c0) / par[-1])
-    return {
-        "sequential_s": statistics.median(seq),
-        "two_threads_s": statistics.median(par),
-        "speedup": statistics.median(seq) / statistics.median(par),
-        "cores_busy": statistics.median(busy),
-    }
-
-
-def gil_check(path: str, frames: list[av.VideoFrame], repeats: int) -> dict[str, dict[str, float]]:
-    def python_loop() -> int:
-        x = 0
-        for i in range(2_000_000):
-            x += i
-        return x
-
-    return {
-        "pure Python loop (GIL held: control)": _speedup_two_threads(python_loop, repeats),
-        "PyAV decode, thread_count=1": _speedup_two_threads(
-            functools.partial(pyav_decode_only, path, 1), repeats
-        ),
-        "swscale reformat, threads=1": _speedup_two_threads(
-            functools.partial(convert_all, frames, "BILINEAR", 1), repeats
-        ),
-    }
-
-
-# Quality ------------------------------------------------------------------------------------------------
-
-
-def _weights(n_in: int, n_out: int, kind: str) -> np.ndarray:
-    """(n_out, n_in) resampling matrix: exact area averaging, or Lanczos-3 widened by the scale factor."""
-    scale = n_in / n_out
-    w = np.zeros((n_out, n_in))
-    for i in range(n_out):
-        lo, hi = i * scale, (i + 1) * scale
-        if kind == "area":
-            for j in range(int(lo), min(math.ceil(hi), n_in)):
-                w[i, j] = min(hi, j + 1) - max(lo, j)
-        else:  # lanczos3, antialiased: the kernel is stretched to the input's pixel pitch when shrinking
-            support = 3 * max(scale, 1.0)
-            center = (lo + hi) / 2
-            j = np.arange(max(int(center - support), 0), min(math.ceil(center + support), n_in))
-            x = (j + 0.5 - center) / max(scale, 1.0)
-            w[i, j] = np.where(np.abs(x) < 3, np.sinc(x) * np.sinc(x / 3), 0.0)
-        w[i] /= w[i].sum()
-    return w
-
-
-def reference_resize(rgb: np.ndarray, kind: str) -> np.ndarray:
-    """Float64 ``(H, W, 3)`` resize of a full-size RGB frame, computed in numpy (independent of swscale)."""
-    wy = _weights(rgb.shape[0], H, kind)  # (H, h)
-    wx = _weights(rgb.shape[1], W, kind)  # (W, w)
-    rows = np.tensordot(wy, rgb.astype(np.float64), axes=(1, 0))  # (H, w, 3)
-    return np.tensordot(wx, rows, axes=(1, 1)).transpose(1, 0, 2)  # (H, W, 3)
-
-
-def psnr(img: np.ndarray, ref: np.ndarray, mask: np.ndarray | None = None) -> float:
-    err = (img.astype(np.float64) - np.clip(ref, 0, 255)) ** 2
-    mse = float(np.mean(err[mask] if mask is not None else err))
-    return 10 * math.log10(255**2 / mse) if mse > 0 else float("inf")
-
-
-def zone_plate(height: int, width: int) -> tuple[av.VideoFrame, float]:
-    """A yuv420p gray zone plate ``cos(pi r^2 / d)`` and its ``d``.
-
-    Its local frequency is ``r / d`` cycles per pixel: 0 at the centre, Nyquist (0.5) at the corners. The
-    classic aliasing test: a resize that does not filter before shrinking turns the fine outer rings into
-    coarse moire patterns.
-    """
-    y, x = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
-    r2 = (y - height / 2) ** 2 + (x - width / 2) ** 2
-    d = 2 * math.sqrt((height / 2) ** 2 + (width / 2) ** 2)
-    gray = np.round(127.5 + 127.5 * np.cos(math.pi * r2 / d)).astype(np.uint8)
-    rgb = np.repeat(gray[:, :, None], 3, axis=2)
-    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
-        format="yuv420p", interpolation="LANCZOS"
-    )
-    return frame, d
-
-
-def _resizes(frame: av.VideoFrame, full: np.ndarray, cv2_available: bool) -> dict[str, np.ndarray]:
-    """The same frame resized to 128x171 RGB by every candidate; ``full`` is its full-size RGB."""
-    out = {
-        f"swscale {interp}": VideoReformatter()
-        .reformat(frame, width=W, height=H, format="rgb24", interpolation=interp)
-        .to_ndarray()
-        for interp in INTERPOLATIONS
-    }
-    out["swscale BILINEAR, planar gbrp output"] = rgb_converter("BILINEAR", 1, "gbrp")(frame)
-    out["swscale BILINEAR, scaled in yuv420p first"] = rgb_converter("BILINEAR", 1, "yuv420p>rgb24")(frame)
-    if cv2_available:
-        import cv2
-
-        full = np.ascontiguousarray(full)
-        out["cv2 INTER_LINEAR (OpenCV peer)"] = cv2.resize(full, (W, H), interpolation=cv2.INTER_LINEAR)
-        out["cv2 INTER_AREA"] = cv2.resize(full, (W, H), interpolation=cv2.INTER_AREA)
-    out["numpy area (reference)"] = reference_resize(full, "area")
-    out["numpy lanczos3 (reference)"] = reference_resize(full, "lanczos3")
-    return out
-
-
-def quality(frames: list[av.VideoFrame], cv2_available: bool) -> dict[str, dict[str, float]]:
-    """How close each resize comes to antialiased references, on the test video and on a zone plate.
-
-    References are computed in float with numpy from the full-size RGB frame (swscale's yuv->rgb at the
-    same size, LANCZOS for the chroma upsampling, so luma is untouched): exact area averaging and
-    Lanczos-3 widened by the shrink factor. Columns:
-
-    - ``video PSNR vs area/lanczos3``: mean PSNR (dB) over 12 frames of the test video.
-    - ``zone plate passband PSNR``: PSNR vs Lanczos-3 where the plate's frequency is below half the
-      output's Nyquist limit, i.e. detail every good resize keeps.
-    - ``zone plate alias %``: spread of the output where the plate's frequency is above 1.5x the
-      output's Nyquist limit (past the transition band of Lanczos-3), in % of the plate's own; an ideal
-      resize leaves flat gray there (0 %), an aliasing one draws moire rings.
-    """
-    scores: dict[str, dict[str, list[float]]] = {}
-    step = max(len(frames) // 12, 1)
-    for frame in frames[::step][:12]:
-        full = frame.to_ndarray(format="rgb24", interpolation="LANCZOS")  # (240, 320, 3), no scaling
-        imgs = _resizes(frame, full, cv2_available)
-        for ref_name in ("area", "lanczos3"):
-            ref = imgs[f"numpy {ref_name} (reference)"]
-            for name, img in imgs.items():
-                value = psnr(img, ref) if img is not ref else float("nan")  # nan: the reference itself
-                scores.setdefault(name, {}).setdefault(f"video PSNR vs {ref_name}", []).append(value)
-
-    plate, d = zone_plate(*VIDEO_SIZE)
-    full = plate.to_ndarray(format="rgb24", interpolation="LANCZOS")
-    imgs = _resizes(plate, full, cv2_available)
-    sy, sx = VIDEO_SIZE[0] / H, VIDEO_SIZE[1] / W
-    y, x = np.mgrid[0:H, 0:W].astype(np.float64) + 0.5
-    freq = np.sqrt((y * sy - VIDEO_SIZE[0] / 2) ** 2 + (x * sx - VIDEO_SIZE[1] / 2) ** 2) / d  # cycles/px
-    nyquist = 0.5 / max(sy, sx)  # the output's Nyquist limit, in cycles per input pixel
-    passband, stopband = freq < 0.5 * nyquist, freq > 1.5 * nyquist
-    ref = imgs["numpy lanczos3 (reference)"].mean(axis=2)
-    for name, img in imgs.items():
-        gray = img.astype(np.float64).mean(axis=2)
-        scores[name]["zone plate passband PSNR"] = [psnr(gray, ref, passband)]
-        scores[name]["zone plate alias %"] = [100 * float(gray[stopband].std()) / (127.5 / math.sqrt(2))]
-    return {name: {k: statistics.mean(v) for k, v in cols.items()} for name, cols in scores.items()}
-
-
-def bench_knobs(path: str, rounds: int, n_frames: int, cv2_available: bool) -> dict[str, Any]:
-    from vidlens.video import iter_frames
-
-    out: dict[str, Any] = {}
-    frames = decode_list(path, n_frames)
-
-    log("  conversion only (decoded frames held in memory): interpolation x swscale threads")
-    conv: dict[str, Callable[[], int]] = {}
-    for interp in INTERPOLATIONS:
-        for th in (None, 1, 2):
-            conv[f"{interp} threads={th}"] = functools.partial(convert_all, frames, interp, th)
-        for th in (None, 1) if interp == "BILINEAR" else (1,):
-            conv[f"{interp} threads={th}, gbrp output"] = functools.partial(
-                convert_all, frames, interp, th, "gbrp"
-            )
-    for th in (None, 1):
-        conv[f"BILINEAR threads={th}, fresh context per frame (to_ndarray)"] = functools.partial(
-            convert_all, frames, "BILINEAR", th, shared=False
-        )
-    conv["BILINEAR threads=1, scaled in yuv420p, then rgb24"] = functools.partial(
-        convert_all, frames, "BILINEAR", 1, "yuv420p>rgb24"
-    )
-    out["conversion"] = {k: s.as_dict() for k, s in interleaved(conv, rounds).items()}
-    convert_rgb, convert_gbrp = rgb_converter("BILINEAR", 1, "rgb24"), rgb_converter("BILINEAR", 1, "gbrp")
-    out["gbrp_vs_rgb24_max_abs_diff"] = max(
-        int(np.abs(convert_rgb(f).astype(np.int16) - convert_gbrp(f)).max()) for f in frames
-    )
-
-    log("  end to end (decode + resize), interleaved")
-    e2e: dict[str, Callable[[], int]] = {
-        E2E_NOW: functools.partial(lambda p: sum(1 for _ in iter_frames(p, SIZE)), path),
-        "vidlens iter_frames threads=1 (decoder)": functools.partial(
-            lambda p: sum(1 for _ in iter_frames(p, SIZE, threads=1)), path
-        ),
-        "vidlens iter_frames threads=2 (decoder)": functools.partial(
-            lambda p: sum(1 for _ in iter_frames(p, SIZE, threads=2)), path
-        ),
-        "same loop, rgb24, swscale threads=1": functools.partial(replica, path, "BILINEAR", 1, 0),
-        "same loop, gbrp, swscale threads auto": functools.partial(
-            replica, path, "BILINEAR", None, 0, "gbrp"
-        ),
-        "same loop, gbrp, swscale threads=1": functools.partial(replica, path, "BILINEAR", 1, 0, "gbrp"),
-        "same loop, gbrp, swscale threads=1, decoder threads=1": functools.partial(
-            replica, path, "BILINEAR", 1, 1, "gbrp"
-        ),
-        "same loop, gbrp, BICUBIC, swscale threads=1": functools.partial(
-            replica, path, "BICUBIC", 1, 0, "gbrp"
-        ),
-        "same loop, yuv420p scale then rgb24, swscale threads=1": functools.partial(
-            replica, path, "BILINEAR", 1, 0, "yuv420p>rgb24"
-        ),
-        "pipeline: decode thread -> convert thread (rgb24, swscale auto)": functools.partial(
-            pipelined, path, None, 0
-        ),
-        "pipeline: decode thread -> convert thread (gbrp, swscale threads=1)": functools.partial(
-            pipelined, path, 1, 0, "gbrp"
-        ),
-        "decode only, thread_count=0": functools.partial(lambda p: pyav_decode_only(p, 0)[0], path),
-        "decode only, thread_count=1": functools.partial(lambda p: pyav_decode_only(p, 1)[0], path),
-        "decode only, thread_count=2": functools.partial(lambda p: pyav_decode_only(p, 2)[0], path),
-    }
-    if cv2_available:
-        e2e["OpenCV read+resize+RGB (peer, for scale)"] = functools.partial(
-            lambda p: opencv_resize(p)[0], path
-        )
-    out["end_to_end"] = {k: s.as_dict() for k, s in interleaved(e2e, rounds, log=log).items()}
-
-    log("  GIL: two Python threads vs one after the other")
-    out["gil"] = gil_check(path, frames, max(rounds, 2))
-
-    log("  quality: PSNR against numpy references")
-    out["quality"] = quality(frames, cv2_available)
-    return out
-
-
-# --------------------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------------------
 
 
-def _video(workdir: Path, name: str, n: int, preset: str | None) -> tuple[Path, float | None]:
-    """Make (or reuse, when --workdir already holds it) an H.264 test video."""
-    path = workdir / f"{name}_{n}f_{VIDEO_SIZE[1]}x{VIDEO_SIZE[0]}_{preset or 'medium'}.mp4"
-    if path.exists():
-        return path, None
-    log(f"  writing {path.name} ({n} frames, x264 preset {preset or 'medium (default)'})")
-    _, seconds = make_video(path, n, VIDEO_SIZE, fps=FPS, preset=preset)
-    return path, seconds
-
-
-def knob_rows(knobs: dict[str, Any], section: str, unit: str, baseline: str) -> list[list[str]]:
-    """Rows of one knob table; the last column is each row's speed over ``baseline``'s, paired by round."""
-    base = knobs[section][baseline]
-    rows = []
-    for name, s in knobs[section].items():
-        if s["error"]:
-            rows.append([name, "failed", "", "", s["error"][:60]])
-            continue
-        ratios = [a / b for a, b in zip(s["fps"], base["fps"], strict=False)]
-        speed = f"{statistics.median(ratios):.2f}x" if ratios else "n/a"
-        if unit == "ms":
-            per = [1000 * w / f for f, w in zip(s["frames"], s["wall_s"], strict=True)]
-            rows.append(
-                [
-                    name,
-                    f"{statistics.median(per):.3f}",
-                    f"{min(per):.3f}",
-                    f"{s['cpu_ms_per_frame']:.3f}",
-                    speed,
-                ]
-            )
-        else:
-            rows.append(
-                [
-                    name,
-                    f"{s['median_fps']:.0f}",
-                    f"{s['best_fps']:.0f}",
-                    f"{s['cpu_ms_per_frame']:.2f}",
-                    speed,
-                ]
-            )
-    return rows
-
-
-def knob_tables(knobs: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
-    gil_rows = [
-        [
-            k,
-            f"{g['sequential_s']:.3f}",
-            f"{g['two_threads_s']:.3f}",
-            f"{g['speedup']:.2f}x",
-            f"{g['cores_busy']:.2f}",
-        ]
-        for k, g in knobs["gil"].items()
-    ]
-    q = knobs["quality"]
-    q_cols = list(next(iter(q.values())))
-    q_rows = [[k] + ["ref" if math.isnan(v[c]) else f"{v[c]:.1f}" for c in q_cols] for k, v in q.items()]
-    return [
-        (
-            "resize + RGB conversion only (decoded frames held in memory)",
-            [
-                "interpolation, swscale threads",
-                "median ms/frame",
-                "best ms/frame",
-                "CPU ms/frame",
-                "speed vs now",
-            ],
-            knob_rows(knobs, "conversion", "ms", CONVERSION_NOW),
-        ),
-        (
-            "end to end: decode + resize to 128x171 RGB",
-            ["configuration", "median fps", "best fps", "CPU ms/frame", "speed vs now"],
-            knob_rows(knobs, "end_to_end", "fps", E2E_NOW),
-        ),
-        (
-            "GIL: the same work twice, one after the other vs in two Python threads",
-            ["work", "sequential s", "2 threads s", "speedup", "CPU s per wall s (2 threads)"],
-            gil_rows,
-        ),
-        ("resize quality (higher PSNR / lower alias % is better)", ["resize", *q_cols], q_rows),
-    ]
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="short videos and few rounds: a smoke run")
-    ap.add_argument("--frames", type=int, help="frames in the throughput video (default 1500 = 1 min)")
-    ap.add_argument("--rounds", type=int, help="interleaved rounds per method (default 5, quick 2)")
+    ap = arg_parser(__doc__, quick_help="short videos and few rounds: a smoke run")
+    ap.add_argument(
+        "--frames",
+        type=int,
+        default=1500,
+        help="frames in the throughput video (default 1500 = 1 min, quick 200)",
+    )
+    ap.add_argument(
+        "--rounds", type=int, default=5, help="interleaved rounds per method (default 5, quick 2)"
+    )
     ap.add_argument(
         "--video-size", default="320x240", metavar="WxH", help="size of the test videos (default 320x240)"
     )
     ap.add_argument("--out", type=Path, help="write all numbers to this JSON file")
     ap.add_argument("--workdir", type=Path, help="keep (and reuse) the test videos here, not in a temp dir")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
-    ap.add_argument("--no-knobs", action="store_true", help="skip the swscale/threading experiments")
+    ap.add_argument(
+        "--no-knobs",
+        action="store_true",
+        help="no-op, kept for the commands benchmarks/RESULTS.md and README.md quote: the swscale/threading "
+        f"experiments it skipped were retired (git show {RETIRED_AT}:benchmarks/decode.py)",
+    )
     ap.add_argument("--markdown", action="store_true", help="print all tables again as Markdown at the end")
-    ap.add_argument("--memory-child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
+    add_memory_options(ap, ("MODE", "PATH"), QUICK_MEMORY_FRAMES)
+    args = parse(ap, {"frames": 200, "rounds": 2, "memory_frames": QUICK_MEMORY_FRAMES}, argv)
 
     if args.memory_child:
         memory_child(*args.memory_child)
         return 0
 
-    global VIDEO_SIZE
-    width, height = (int(v) for v in args.video_size.lower().split("x"))
-    VIDEO_SIZE = (height, width)
-    n_frames = args.frames or (200 if args.quick else 1500)
-    rounds = args.rounds or (2 if args.quick else 5)
-    n_short, n_long = (250, 2500) if args.quick else (1500, 15000)
-    knob_frames = 100 if args.quick else 300
-    knob_rounds = 1 if args.quick else 5
-
-    tmp = None
-    if args.workdir:
-        workdir = args.workdir
-        workdir.mkdir(parents=True, exist_ok=True)
-    else:
-        tmp = tempfile.TemporaryDirectory(prefix="vidlens-bench-")
-        workdir = Path(tmp.name)
+    video_size = parse_size(args.video_size)
+    n_frames, rounds = args.frames, args.rounds
+    n_short, n_long = args.memory_frames
 
     results: dict[str, Any] = {"machine": machine_info(), "argv": sys.argv[1:], "section_s": {}}
     tables: list[tuple[str, list[str], list[list[str]]]] = []
@@ -917,19 +473,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{title}\n{table(headers, rows)}\n", flush=True)
 
     log(f"machine: {results['machine']}")
-    try:
+    with workdir(args.workdir) as folder:
+
+        def video(name: str, n: int, preset: str | None) -> tuple[Path, float | None]:
+            return bench_video(folder, name, n, video_size, preset=preset, log=log)
+
         log("peers:")
         versions = peer_versions()
         results["peers"] = versions
         log(f"  {versions}")
 
         log("test videos:")
-        main_video, t_main = _video(workdir, "throughput", n_frames, None)
-        warm_video, _ = _video(workdir, "warmup", 64, None)
+        main_video, t_main = video("throughput", n_frames, None)
+        warm_video, _ = video("warmup", 64, None)
         results["videos"] = {"throughput": {"path": main_video.name, "frames": n_frames, "write_s": t_main}}
         if not args.no_memory:
-            short, t_short = _video(workdir, "memory", n_short, "ultrafast")
-            long, t_long = _video(workdir, "memory", n_long, "ultrafast")
+            short, t_short = video("memory", n_short, "ultrafast")
+            long, t_long = video("memory", n_long, "ultrafast")
             results["videos"]["memory_short"] = {"path": short.name, "frames": n_short, "write_s": t_short}
             results["videos"]["memory_long"] = {"path": long.name, "frames": n_long, "write_s": t_long}
         section_done("videos")
@@ -957,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"  {key}: {c}")
 
         log(
-            f"throughput: {n_frames} frames, {VIDEO_SIZE[1]}x{VIDEO_SIZE[0]} H.264 -> {W}x{H} RGB, {rounds} rounds"
+            f"throughput: {n_frames} frames, {video_size[1]}x{video_size[0]} H.264 -> {W}x{H} RGB, {rounds} rounds"
         )
         thr = bench_throughput(str(main_video), rounds, checks)
         results["throughput"] = {k: s.as_dict() for k, s in thr.items()}
@@ -978,17 +538,6 @@ def main(argv: list[str] | None = None) -> int:
             )
         section_done("throughput")
 
-        if not args.no_knobs:
-            log(f"knobs ({knob_frames} frames held for conversion-only, {knob_rounds} rounds):")
-            knobs = bench_knobs(str(main_video), knob_rounds, knob_frames, versions.get("cv2") is not None)
-            results["knobs"] = knobs
-            for t in knob_tables(knobs):
-                show(*t)
-            section_done("knobs")
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
-
     results["total_s"] = time.perf_counter() - t_start
     log(
         f"sections (s): { {k: round(v, 1) for k, v in results['section_s'].items()} }, total {results['total_s']:.0f} s"
@@ -997,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         for title, headers, rows in tables:
             print(f"\n**{title}**\n\n{table(headers, rows, markdown=True)}")
     if args.out:
-        args.out.write_text(json.dumps(results, indent=2, default=str))
+        write_json(args.out, results)
         log(f"wrote {args.out}")
     return 0
 

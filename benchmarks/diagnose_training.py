@@ -13,6 +13,7 @@ of the trunk) and the fraction of fc6 units that fire for at least one clip (dea
     # reproduce's recipe (warm-up + cosine over the steps), test accuracy every 250 steps, another peak rate:
     python benchmarks/diagnose_training.py --models early_fusion --recipes scratch --fresh --steps 1500 \
         --eval-every 250 --lr 1e-3
+    python benchmarks/diagnose_training.py --quick   # a smoke run of seconds (c3d_depth3, 2 steps, 16 clips)
 
 Held-out accuracy is on other rendered clips (chance 0.25). This isolates the model and optimiser from the
 data pipeline; ``vidlens reproduce`` measures the whole loop on encoded videos.
@@ -20,13 +21,12 @@ data pipeline; ``vidlens reproduce`` measures the whole loop on encoded videos.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 import torch
 
-from _common import fit_in_memory, rendered_clips
+from _common import arg_parser, fit_in_memory, parse, rendered_clips
 from vidlens.models import FeatureTaps, create_model
 from vidlens.presets import PRESETS
 from vidlens.reproduce import RECIPES as REPRODUCE
@@ -126,19 +126,21 @@ def run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arg_parser(__doc__)
     parser.add_argument("--models", nargs="+", default=list(WIDTHS), choices=list(WIDTHS))
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES)[:2], choices=list(RECIPES))
     parser.add_argument("--train-clips", type=int, default=1024)
+    parser.add_argument("--test-clips", type=int, default=192, help="held-out clips (default 192)")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fresh", action="store_true", help="render new clips for every step (no repeats)")
     parser.add_argument("--lr", type=float, help="override the recipes' (peak) learning rate")
     parser.add_argument("--eval-every", type=int, default=0, help="print held-out accuracy every N steps")
-    args = parser.parse_args()
+    quick = {"models": ["c3d_depth3"], "train_clips": 16, "test_clips": 16, "steps": 2}
+    args = parse(parser, quick)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    data = clips(args.train_clips, 1), clips(192, 2)
+    data = clips(args.train_clips, 1), clips(args.test_clips, 2)
     header = [
         "model",
         "recipe",

@@ -14,6 +14,7 @@ video against one 1-minute video (target ratio <= 1.1), for vidlens and for the 
 
     python benchmarks/extract.py [--model c3d] [--videos 6] [--frames 48] [--rounds 2]
     python benchmarks/extract.py --memory-only --memory-model c3d_depth1
+    python benchmarks/extract.py --quick   # a smoke run of seconds (c3d_depth3 width 8, short videos)
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -32,19 +32,29 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import make_video, peak_rss_mib
+from _common import (
+    add_memory_options,
+    add_model_options,
+    arg_parser,
+    bench_video,
+    duration,
+    paired,
+    parse,
+    peak_mib,
+    rates_table,
+    ratios,
+    round_line,
+    run_child,
+    seeded_model,
+    workdir,
+)
 from vidlens.data.transforms import ClipTransform
 from vidlens.features.extract import ClipRecipe, extract_collection, resolve_inputs
-from vidlens.models import create_model, extract
+from vidlens.models import extract
 from vidlens.video import clip_starts, iter_clips, read_video
 
 SIZE = (128, 171)
-
-
-def build(name: str, width: int | None) -> torch.nn.Module:
-    torch.manual_seed(0)
-    kwargs = {"width": width} if width else {}
-    return create_model(name, num_classes=101, **kwargs).eval()
+QUICK_MEMORY_FRAMES = [50, 500]  # --quick: the memory videos
 
 
 def naive_extract(model: torch.nn.Module, paths: list[Path], out: Path, batch_size: int) -> int:
@@ -69,8 +79,8 @@ def forward_only(model: torch.nn.Module, clips: torch.Tensor, batch_size: int) -
 
 
 def throughput(args: argparse.Namespace, work: Path) -> dict[str, list[float]]:
-    paths = [make_video(work / f"v{k}.mp4", args.frames, seed=k)[0] for k in range(args.videos)]
-    model = build(args.model, args.width)
+    paths = [bench_video(work, f"v{k}", args.frames, seed=k)[0] for k in range(args.videos)]
+    model = seeded_model(args.model, args.width, num_classes=101)
     transform = ClipTransform(preset="plain", crop=112)
     clips = torch.stack(
         [transform(c.frames) for p in paths for c in iter_clips(p, 16, 8, SIZE)]
@@ -95,50 +105,47 @@ def throughput(args: argparse.Namespace, work: Path) -> dict[str, list[float]]:
         t0 = time.perf_counter()
         naive_extract(model, paths, work / f"naive{r}", args.batch_size)
         rows["naive"].append(n / (time.perf_counter() - t0))
-        print(
-            f"round {r + 1}/{args.rounds}: " + ", ".join(f"{k} {v[-1]:.2f} clips/s" for k, v in rows.items())
-        )
+        print(round_line(r, args.rounds, rows))
     return rows
 
 
 def memory_child(mode: str, path: str, model_name: str, width: int | None) -> None:
-    model = build(model_name, width)
-    out = Path(tempfile.mkdtemp(prefix="vidlens-bench-mem-"))
-    t0 = time.perf_counter()
-    if mode == "vidlens":
-        summary = extract_collection(
-            model,
-            resolve_inputs([path]),
-            out,
-            clips=ClipRecipe(preset="plain"),
-            workers=0,
-            device="cpu",
-            progress=False,
-        )
-        clips = summary.clips
-    else:
-        clips = naive_extract(model, [Path(path)], out, 16)
-    peak = peak_rss_mib()
-    print(json.dumps({"mode": mode, "clips": clips, "seconds": time.perf_counter() - t0,
-                      "peak_rss_mib": peak["vmhwm"] or peak["ru_maxrss"]}))  # fmt: skip
+    model = seeded_model(model_name, width, num_classes=101)
+    with workdir(prefix="vidlens-bench-mem-") as out:
+        t0 = time.perf_counter()
+        if mode == "vidlens":
+            summary = extract_collection(
+                model,
+                resolve_inputs([path]),
+                out,
+                clips=ClipRecipe(preset="plain"),
+                workers=0,
+                device="cpu",
+                progress=False,
+            )
+            clips = summary.clips
+        else:
+            clips = naive_extract(model, [Path(path)], out, 16)
+        seconds = time.perf_counter() - t0
+    print(json.dumps({"mode": mode, "clips": clips, "seconds": seconds, "peak_rss_mib": peak_mib()}))
 
 
-def run_child(mode: str, path: Path, args: argparse.Namespace) -> dict[str, Any]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-child", mode, str(path),
-           "--memory-model", args.memory_model] + (["--memory-width", str(args.memory_width)] if args.memory_width else [])  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def run_memory_child(mode: str, path: Path, args: argparse.Namespace) -> dict[str, Any]:
+    width = ["--memory-width", str(args.memory_width)] if args.memory_width else []
+    try:
+        return run_child(__file__, mode, str(path), "--memory-model", args.memory_model, *width)
+    except subprocess.CalledProcessError as err:
+        raise RuntimeError(err.stderr) from None
 
 
 def memory(args: argparse.Namespace, work: Path) -> dict[str, dict[str, Any]]:
-    short, _ = make_video(work / "one_minute.mp4", 25 * 60, (240, 320), preset="ultrafast")
-    long, _ = make_video(work / "ten_minutes.mp4", 25 * 600, (240, 320), preset="ultrafast")
+    """Peak RSS of each pipeline on the short and the long video (``--memory-frames``), keyed "MODE LENGTH"
+    (e.g. "vidlens 10 min")."""
+    videos = {duration(n): bench_video(work, "memory", n, preset="ultrafast")[0] for n in args.memory_frames}
     results = {}
     for mode in ("vidlens", "naive"):
-        for name, path in (("1 min", short), ("10 min", long)):
-            results[f"{mode} {name}"] = run_child(mode, path, args)
+        for name, path in videos.items():
+            results[f"{mode} {name}"] = run_memory_child(mode, path, args)
             r = results[f"{mode} {name}"]
             print(
                 f"{mode:8} {name:>6}: {r['clips']} clips, peak RSS {r['peak_rss_mib']:.0f} MiB, {r['seconds']:.1f} s"
@@ -147,11 +154,8 @@ def memory(args: argparse.Namespace, work: Path) -> dict[str, dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="c3d")
-    parser.add_argument(
-        "--width", type=int, default=None, help="model width (for the c3d_depth and fusion nets)"
-    )
+    parser = arg_parser(__doc__)
+    add_model_options(parser, "c3d")
     parser.add_argument("--videos", type=int, default=6)
     parser.add_argument("--frames", type=int, default=48, help="frames per video (48: 5 clips)")
     parser.add_argument("--batch-size", type=int, default=8)
@@ -163,34 +167,38 @@ def main() -> None:
     parser.add_argument("--memory-width", type=int, default=None)
     parser.add_argument("--memory-only", action="store_true")
     parser.add_argument("--throughput-only", action="store_true")
-    parser.add_argument("--memory-child", nargs=2, metavar=("MODE", "VIDEO"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    add_memory_options(parser, ("MODE", "VIDEO"), QUICK_MEMORY_FRAMES)
+    quick = {"model": "c3d_depth3", "width": 8, "videos": 2, "frames": 24, "rounds": 1, "memory_width": 8,
+             "memory_frames": QUICK_MEMORY_FRAMES}  # fmt: skip
+    args = parse(parser, quick)
     if args.memory_child:
         memory_child(*args.memory_child, args.memory_model, args.memory_width)
         return
-    work = Path(tempfile.mkdtemp(prefix="vidlens-bench-extract-"))
+    with workdir(prefix="vidlens-bench-extract-") as work:
+        measure(args, work)
+
+
+def measure(args: argparse.Namespace, work: Path) -> None:
     if not args.memory_only:
         rows = throughput(args, work)
-        print(f"\n{'what':<14} {'median clips/s':>15} {'best':>8}")
-        for name, values in rows.items():
-            print(f"{name:<14} {statistics.median(values):>15.2f} {max(values):>8.2f}")
-        ratio = [v / f for v, f in zip(rows["vidlens"], rows["forward only"], strict=True)]
-        naive = [v / f for v, f in zip(rows["vidlens"], rows["naive"], strict=True)]
+        print(f"\n{rates_table(rows, 14)}")
+        ratio = ratios(rows["vidlens"], rows["forward only"])
         print(
             f"vidlens / forward only: {statistics.median(ratio):.3f} (per round {[round(x, 3) for x in ratio]}; target >= 0.9)"
         )
-        print(f"vidlens / naive:        {statistics.median(naive):.3f}")
+        print(f"vidlens / naive:        {paired(rows['vidlens'], rows['naive']):.3f}")
     if not args.throughput_only:
         print(f"\nmemory ({args.memory_model}, decoding in-process, 320x240 H.264 at 25 fps):")
         m = memory(args, work)
+        short, long = (duration(n) for n in args.memory_frames)
         for mode in ("vidlens", "naive"):
-            ratio = m[f"{mode} 10 min"]["peak_rss_mib"] / m[f"{mode} 1 min"]["peak_rss_mib"]
+            ratio = m[f"{mode} {long}"]["peak_rss_mib"] / m[f"{mode} {short}"]["peak_rss_mib"]
             print(
-                f"{mode}: peak RSS 10 min / 1 min = {ratio:.2f}"
+                f"{mode}: peak RSS {long} / {short} = {ratio:.2f}"
                 + (" (target <= 1.1)" if mode == "vidlens" else "")
             )
-        print(f"naive / vidlens peak RSS on the 10-minute video: "
-              f"{m['naive 10 min']['peak_rss_mib'] / m['vidlens 10 min']['peak_rss_mib']:.2f}")  # fmt: skip
+        print(f"naive / vidlens peak RSS on the {duration(args.memory_frames[1], adjective=True)} video: "
+              f"{m[f'naive {long}']['peak_rss_mib'] / m[f'vidlens {long}']['peak_rss_mib']:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -11,41 +11,40 @@
    passes in batches of the same size (the ceiling).
 
     python benchmarks/interpret.py [--model c3d_depth3] [--width 64] [--layer conv5] [--repeats 3]
-    python benchmarks/interpret.py --width 8 --repeats 2 --stride 4 28 28  # a quick run
+    python benchmarks/interpret.py --quick   # a smoke run of seconds (width 4, one round, 8x56x56 windows)
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import interleaved, machine_info, paired_ratio, table
+from _common import (
+    add_device_option,
+    add_model_options,
+    all_ran,
+    arg_parser,
+    interleaved,
+    machine_info,
+    paired_ratio,
+    parse,
+    seeded_model,
+    synced,
+    table,
+    width_kwargs,
+    write_json,
+)
 from vidlens.interpret import grad_cam, occlusion, random_filter_maps, random_filters
-from vidlens.models import create_model
 
 CLIP = (1, 3, 16, 112, 112)
-
-
-def synced(fn: Callable[[], int], device: torch.device) -> Callable[[], int]:
-    """``fn`` followed by a device synchronisation, so that wall time covers the work it queued."""
-
-    def run() -> int:
-        n = fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return n
-
-    return run
 
 
 def loop_maps(clip: np.ndarray, weights: np.ndarray, voxels: np.ndarray) -> np.ndarray:
@@ -80,7 +79,7 @@ def bench_filter_maps(clip: torch.Tensor, args: argparse.Namespace) -> tuple[lis
         return len(voxels)
 
     device = clip.device
-    runs = interleaved({"vidlens": synced(vidlens_run, device), "loop": loop_run}, args.repeats)
+    runs = all_ran(interleaved({"vidlens": synced(vidlens_run, device), "loop": loop_run}, args.repeats))
     expected = maps[0].cpu().numpy()[tuple(voxels.T)]
     max_diff = float(np.abs(loop_values["out"] - expected).max())
     if not np.allclose(loop_values["out"], expected, rtol=1e-4, atol=1e-5):
@@ -124,7 +123,7 @@ def bench_grad_cam(model: torch.nn.Module, clip: torch.Tensor, args: argparse.Na
     methods = {"forward + backward": synced(forward_backward, device), "grad_cam": synced(cam, device)}
     for fn in methods.values():  # warm-up
         fn()
-    runs = interleaved(methods, args.repeats)
+    runs = all_ran(interleaved(methods, args.repeats))
     ratio = paired_ratio(runs["forward + backward"], runs["grad_cam"])  # time of grad_cam / time of f+b
     rows = [
         ["forward + backward", f"{statistics.median(runs['forward + backward'].wall) * 1000:.1f} ms", "", ""],
@@ -160,7 +159,7 @@ def bench_occlusion(
         return forward_batches * args.batch_size
 
     methods = {"forward": synced(forward, device), "occlusion": synced(occlude, device)}
-    runs = interleaved(methods, args.repeats)
+    runs = all_ran(interleaved(methods, args.repeats))
     ratio = paired_ratio(runs["occlusion"], runs["forward"])
     rows = [
         [f"forward, batches of {args.batch_size}", f"{runs['forward'].median_fps:.1f} clips/s", "", ""],
@@ -175,24 +174,23 @@ def bench_occlusion(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="c3d_depth3", help="registry name (default: c3d_depth3)")
-    parser.add_argument("--width", type=int, default=None, help="width for models that take one")
+    parser = arg_parser(__doc__)
+    add_model_options(parser, "c3d_depth3")
     parser.add_argument("--layer", default="conv5", help="Grad-CAM layer (default conv5; C3D: conv5b)")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds per measurement")
     parser.add_argument("--loop-voxels", type=int, default=2000, help="output voxels the loop computes")
     parser.add_argument("--window", type=int, nargs=3, default=(4, 16, 16), metavar=("T", "H", "W"))
     parser.add_argument("--stride", type=int, nargs=3, default=(2, 8, 8), metavar=("T", "H", "W"))
     parser.add_argument("--batch-size", type=int, default=16, help="occluded clips per forward pass")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_option(parser)
     parser.add_argument("--skip", nargs="*", default=[], choices=["maps", "cam", "occlusion"])
     parser.add_argument("--json", type=Path, help="also write the numbers here")
-    args = parser.parse_args()
+    quick = {"width": 4, "repeats": 1, "loop_voxels": 200, "window": [8, 56, 56], "stride": [8, 56, 56]}
+    args = parse(parser, quick)
 
     device = torch.device(args.device)
-    torch.manual_seed(0)
-    kwargs = {"width": args.width} if args.width else {}
-    model = create_model(args.model, num_classes=101, **kwargs).eval().to(device)
+    kwargs = width_kwargs(args.width)
+    model = seeded_model(args.model, args.width, num_classes=101).to(device)
     clip = torch.randn(CLIP, device=device)
     print(
         f"{args.model} {kwargs or ''} on {device}, {torch.get_num_threads()} threads, clip {CLIP}", flush=True
@@ -217,7 +215,7 @@ def main() -> None:
         print(f"  {name} measured in {time.perf_counter() - t0:.0f} s", flush=True)
     print(table(["measurement", "time or rate", "ratio", "target"], rows))
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str))
+        write_json(args.json, results)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ with masks (4 classes, 112x112, 32 frames; --videos-per-class), decoded at their
     python benchmarks/pointing_game.py --figure benchmarks/results/pointing_game.png   # trains both first
     python benchmarks/pointing_game.py --run3d runs/d3 --run2d runs/sf
     python benchmarks/pointing_game.py --steps3d 20 --steps2d 10 --videos-per-class 3 --clips 4  # a check
+    python benchmarks/pointing_game.py --quick   # a smoke run of seconds (2 steps each, 2 clips, 8 windows)
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ import torch
 from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_info, train_on_rendered_clips
-from vidlens.data.synthetic import MotionConfig, load_motion_masks, make_motion_dataset
+from _common import arg_parser, machine_info, motion_dataset, parse, train_on_rendered_clips, write_json
+from vidlens.data.synthetic import load_motion_masks
 from vidlens.interpret import deconvolve, grad_cam, grad_cam_pp, occlusion, saliency
 from vidlens.metrics import mask_share, mask_share_per_frame, pointing_energy, pointing_energy_per_frame
 from vidlens.models import create_model, load_model
@@ -101,15 +102,7 @@ def test_clips(root: Path, args: argparse.Namespace) -> tuple[np.ndarray, np.nda
     """Frames (N, 16, 112, 112, 3) uint8, masks (N, 16, 112, 112) bool, labels (N,) and the class names of
     the test split's clips: both 16-frame halves of each video, the classes taken in turn so that --clips
     covers them all."""
-    config = MotionConfig(
-        num_classes=4,
-        videos_per_class=args.videos_per_class,
-        frames=32,
-        height=112,
-        width=112,
-        seed=args.seed,
-    )
-    ds = make_motion_dataset(root, config, masks=True, progress=False)
+    ds = motion_dataset(root, args.videos_per_class, masks=True, seed=args.seed)
     by_class = [[v for v in ds.test if v[1] == label] for label in range(len(ds.class_names))]
     videos = [v for group in zip(*by_class, strict=False) for v in group]  # class 0, 1, 2, 3, 0, 1, ...
     frames, masks, labels = [], [], []
@@ -213,7 +206,7 @@ def nanmean(x: np.ndarray, **kw) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arg_parser(__doc__)
     parser.add_argument("--run3d", metavar="RUN", help="a vidlens run of c3d_depth3 on 4 motion classes")
     parser.add_argument("--run2d", metavar="RUN", help="a vidlens run of single_frame on 4 motion classes")
     parser.add_argument("--steps3d", type=int, default=600, help="training steps of c3d_depth3 (default 600)")
@@ -247,7 +240,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--figure", metavar="PNG", help="write the per-frame curves there")
     parser.add_argument("--json", metavar="PATH", help="write every number there")
-    args = parser.parse_args()
+    quick = {"steps3d": 2, "steps2d": 2, "videos_per_class": 2, "clips": 2, "window": [8, 56, 56],
+             "stride": [8, 56, 56]}  # fmt: skip
+    args = parse(parser, quick)
     t_start = time.perf_counter()
     device = select_device(args.device)
     print(f"$ python {shlex.join(sys.argv)}")
@@ -323,9 +318,7 @@ def main() -> None:
         fig = pointing_game_figure(curves, chance_curves, title=f"pointing game, {len(frames)} test clips")
         print(f"\nfigure: {save_figure(fig, args.figure)}")
     if args.json:
-        Path(args.json).write_text(
-            json.dumps({"argv": sys.argv, "clips": len(frames), "models": record}, indent=1)
-        )
+        write_json(args.json, {"argv": sys.argv, "clips": len(frames), "models": record}, indent=1)
         print(f"numbers: {args.json}")
     print(f"\ntotal {time.perf_counter() - t_start:.0f} s")
 

@@ -9,6 +9,7 @@ bare ``model(clips)`` loop under ``torch.inference_mode``. Both loops also run w
 cache-filling epoch is not measured). All are measured in the same run, interleaved.
 
     python benchmarks/train.py [--model c3d_depth3 --width 8] [--videos-per-class 8] [--rounds 2]
+    python benchmarks/train.py --quick   # a smoke run of seconds (width 4, 2 videos per class, one round)
 """
 
 from __future__ import annotations
@@ -16,15 +17,23 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
 
+from _common import (
+    arg_parser,
+    motion_dataset,
+    motion_train_config,
+    paired,
+    parse,
+    rates_table,
+    round_line,
+    workdir,
+)
 from vidlens.data.datasets import ClipDataset, collate_clips, load_videos
-from vidlens.data.synthetic import MotionConfig, make_motion_dataset
 from vidlens.evaluate import evaluate
 from vidlens.runs import TrainConfig, build_model, build_optimizer
 from vidlens.train import train, train_step
@@ -124,7 +133,7 @@ def loading_cost(config: TrainConfig, n: int = 40) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arg_parser(__doc__)
     parser.add_argument("--model", default="c3d_depth3")
     parser.add_argument("--width", type=int, default=8)
     parser.add_argument("--videos-per-class", type=int, default=8)
@@ -133,26 +142,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="measured epochs per round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--eval-clips", type=int, default=10, help="clips per test video (C3D: 10)")
-    args = parser.parse_args()
+    quick = {"width": 4, "videos_per_class": 2, "epochs": 1, "rounds": 1, "eval_clips": 1}
+    args = parse(parser, quick)
+    with workdir(prefix="vidlens-bench-train-") as work:
+        measure(args, work)
 
-    work = Path(tempfile.mkdtemp(prefix="vidlens-bench-train-"))
-    data = make_motion_dataset(
-        work / "data",
-        MotionConfig(num_classes=4, videos_per_class=args.videos_per_class, frames=32),
-        progress=False,
-    )
-    config = TrainConfig(
-        data=str(data.root),
-        model=args.model,
-        model_kwargs={"width": args.width},
-        batch_size=args.batch_size,
-        lr=0.01,
-        lr_steps=(),
-        size=(112, 112),
-        crop=112,
-        flip_p=0.0,
-        workers=args.workers,
-        device="cpu",
+
+def measure(args: argparse.Namespace, work: Path) -> None:
+    data = motion_dataset(work / "data", args.videos_per_class)
+    config = motion_train_config(
+        data, args.model, args.width, batch_size=args.batch_size, workers=args.workers
     )
     cached = TrainConfig(**{**config.to_dict(), "frame_cache": str(work / "frames")})
     classes = data.class_names
@@ -174,23 +173,19 @@ def main() -> None:
         rows["eval loop"].append(loop_eval(model, config, classes, eval_clips))
         rows["eval cached"].append(loop_eval(model, cached, classes, eval_clips))
         rows["bare eval"].append(bare_eval(model, eval_batches))
-        print(
-            f"round {r + 1}/{args.rounds}: " + ", ".join(f"{k} {v[-1]:.2f} clips/s" for k, v in rows.items())
-        )
+        print(round_line(r, args.rounds, rows))
     print()
-    print(f"{'what':<12} {'median clips/s':>15} {'best':>8}")
-    for name, values in rows.items():
-        print(f"{name:<12} {statistics.median(values):>15.2f} {max(values):>8.2f}")
+    print(rates_table(rows, 12))
 
-    def paired(a: str, b: str) -> float:
-        return statistics.median(x / y for x, y in zip(rows[a], rows[b], strict=True))
+    def ratio(a: str, b: str) -> float:
+        return paired(rows[a], rows[b])
 
-    print(f"\ntraining loop / bare loop:   {paired('train loop', 'bare train'):.3f}  (target >= 0.9)")
-    print(f"evaluation loop / bare loop: {paired('eval loop', 'bare eval'):.3f}  (target >= 0.9)")
+    print(f"\ntraining loop / bare loop:   {ratio('train loop', 'bare train'):.3f}  (target >= 0.9)")
+    print(f"evaluation loop / bare loop: {ratio('eval loop', 'bare eval'):.3f}  (target >= 0.9)")
     print(
-        f"with the frame cache: training {paired('train cached', 'bare train'):.3f}, evaluation "
-        f"{paired('eval cached', 'bare eval'):.3f} of the bare loops; "
-        f"{paired('train cached', 'train loop'):.2f}x and {paired('eval cached', 'eval loop'):.2f}x the loops without"
+        f"with the frame cache: training {ratio('train cached', 'bare train'):.3f}, evaluation "
+        f"{ratio('eval cached', 'bare eval'):.3f} of the bare loops; "
+        f"{ratio('train cached', 'train loop'):.2f}x and {ratio('eval cached', 'eval loop'):.2f}x the loops without"
     )
     # When the model's threads already keep every core busy, the workers' CPU time cannot hide: with
     # C cores, a bare step taking T s per clip and loading costing L CPU-s per clip, the loop needs at
