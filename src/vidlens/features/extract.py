@@ -18,7 +18,8 @@ Two entry points:
   with its error while the run goes on. ``shard=(i, n)`` processes a deterministic 1/n of the inputs.
 
 On CPU the model always sees full batches (the last one is padded), so a video's features do not depend on
-which other videos shared its batches: a resumed run gives bit-identical files. The model runs under
+which other videos shared its batches: a resumed run gives bit-identical files. Batches are formed in the
+main process from what every worker decoded, so a run pads one batch at most (not one per worker). The model runs under
 ``inference_mode`` in the precision of :mod:`vidlens.runtime`; on CUDA with ``channels_last_3d`` weights
 and, with ``precision="auto"``, under bf16 autocast when a calibration batch shows the descriptors stay
 within 1e-2 relative error of fp32 (on the CPU "auto" is fp32; "bf16" runs there too, slowly).
@@ -329,9 +330,10 @@ def extract_features(
 # ------------------------------------------------------------------------------------ many videos: data
 @dataclass
 class _Batch:
-    """What a decoding worker sends: clips of one or several videos, and news about finished videos."""
+    """What a decoding worker sends: clips of one or several videos (at most a batch), and news about
+    finished videos (every clip of a finished video came in this chunk or an earlier one)."""
 
-    clips: torch.Tensor  # (B, 3, T, H, W); rows past len(owners) are padding
+    clips: torch.Tensor  # (B, 3, T, H, W), one row per owner
     owners: list[tuple[int, int, float]]  # per real row: (video index, clip start frame, clip start time)
     finished: list[
         tuple[int, dict[str, Any]]
@@ -350,7 +352,6 @@ class _ClipStream(IterableDataset):
         size: Size,
         transform: ClipTransform,
         batch_size: int,
-        pad: bool,
         stream: int | None = None,
     ) -> None:
         self.paths = list(paths)
@@ -358,7 +359,6 @@ class _ClipStream(IterableDataset):
         self.clip_len, self.stride, self.size = clip_len, stride, size
         self.transform = transform
         self.batch_size = batch_size
-        self.pad = pad
 
     def __iter__(self) -> Iterator[_Batch]:
         info = get_worker_info()
@@ -387,9 +387,6 @@ class _ClipStream(IterableDataset):
             yield self._batch(rows, owners, finished)
 
     def _batch(self, rows: list, owners: list, finished: list) -> _Batch:
-        n = len(rows)
-        if rows and self.pad and n < self.batch_size:
-            rows += [torch.zeros_like(rows[0])] * (self.batch_size - n)
         clips = torch.stack(rows) if rows else torch.empty(0)
         batch = _Batch(clips, list(owners), list(finished))
         rows.clear()
@@ -524,10 +521,12 @@ def extract_collection(
             size=size,
             transform=transform,
             batch_size=batch_size,
-            pad=device.type == "cpu",
             stream=stream,
         )
-        _run(runner, stream, todo, folder, manifest, settings, records, summary, workers, progress, on_video)
+        _run(
+            runner, stream, todo, folder, manifest, settings, records, summary, workers, progress, on_video,
+            pad=device.type == "cpu",
+        )  # fmt: skip
     summary.precision = runner.precision
     ordered = [records[v.id] for v in mine if v.id in records]
     write_manifest(manifest, ordered)  # compacted, in input order: identical however the run was interrupted
@@ -551,8 +550,11 @@ def _run(
     workers: int,
     progress: bool,
     on_video: Callable[[dict[str, Any]], None] | None,
+    *,
+    pad: bool,
 ) -> None:
-    """Decode in workers, run the model here, write each video as soon as its last clip is through."""
+    """Decode in workers, batch their clips here (full batches; with ``pad``, the last one padded too), run
+    the model, and write each video as soon as its last clip is through."""
     workers = min(workers, len(todo))
     loader = DataLoader(
         stream,
@@ -568,38 +570,67 @@ def _run(
     bar = tqdm(total=len(todo), desc="extract", unit="video", disable=not progress, dynamic_ncols=True)
     started = time.perf_counter()
     journal = Journal(manifest)
+    # Clips that came from the workers and await a full batch, and videos whose clips are not all through.
+    rows: list[torch.Tensor] = []  # chunks (b, 3, T, H, W)
+    owners: list[tuple[int, int, float]] = []
+    waiting: list[tuple[int, dict[str, Any]]] = []
+
+    def forward(n: int) -> None:
+        """Run the first ``n`` waiting clips (padded to a full batch on the CPU) and keep their features."""
+        clips = torch.cat(rows)
+        head, rest = clips[:n], clips[n:]
+        if pad and n < stream.batch_size:
+            head = torch.cat([head, head.new_zeros((stream.batch_size - n, *head.shape[1:]))])
+        features = runner(head)  # {layer: (B, D)}
+        mine, owners[:] = owners[:n], owners[n:]
+        rows[:] = [rest] if len(rest) else []
+        summary.clips += n
+        index_of = np.array([o[0] for o in mine])
+        for index in dict.fromkeys(index_of.tolist()):
+            keep = index_of == index
+            if index not in sinks:
+                sinks[index] = {name: ClipSink(folder, f"{todo[index].id}.{name}") for name in layers}
+                clip_meta[index] = ([], [])
+            for name in layers:
+                sinks[index][name].add(features[name][:n][keep])
+            for (_, start, when), kept in zip(mine, keep, strict=True):
+                if kept:
+                    clip_meta[index][0].append(start)
+                    clip_meta[index][1].append(when)
+
+    def finish(final: bool) -> None:
+        """Write the videos whose clips have all been through the model."""
+        pending = {o[0] for o in owners}
+        for item in list(waiting):
+            index, news = item
+            if index in pending and not final:
+                continue
+            waiting.remove(item)
+            video = todo[index]
+            record = finish_video(
+                video, news, sinks.pop(index, {}), clip_meta.pop(index, ([], [])), folder, settings
+            )
+            records[video.id] = record
+            journal.append(record)
+            if record["status"] == "ok":
+                summary.done += 1
+            bar.update(1)
+            bar.set_postfix(clips_s=f"{summary.clips / (time.perf_counter() - started):.1f}", refresh=False)
+            if on_video is not None:
+                on_video(record)
+
     try:
         for batch in loader:
             if batch.owners:
-                features = runner(batch.clips)  # {layer: (B, D)}
-                summary.clips += len(batch.owners)
-                owners = np.array([o[0] for o in batch.owners])
-                for index in dict.fromkeys(owners.tolist()):
-                    rows = owners == index
-                    if index not in sinks:
-                        sinks[index] = {name: ClipSink(folder, f"{todo[index].id}.{name}") for name in layers}
-                        clip_meta[index] = ([], [])
-                    for name in layers:
-                        sinks[index][name].add(features[name][: len(owners)][rows])
-                    for (_, start, when), keep in zip(batch.owners, rows, strict=True):
-                        if keep:
-                            clip_meta[index][0].append(start)
-                            clip_meta[index][1].append(when)
-            for index, news in batch.finished:
-                video = todo[index]
-                record = finish_video(
-                    video, news, sinks.pop(index, {}), clip_meta.pop(index, ([], [])), folder, settings
-                )
-                records[video.id] = record
-                journal.append(record)
-                if record["status"] == "ok":
-                    summary.done += 1
-                bar.update(1)
-                bar.set_postfix(
-                    clips_s=f"{summary.clips / (time.perf_counter() - started):.1f}", refresh=False
-                )
-                if on_video is not None:
-                    on_video(record)
+                rows.append(batch.clips)
+                owners.extend(batch.owners)
+            waiting.extend(batch.finished)
+            while len(owners) >= stream.batch_size:
+                forward(stream.batch_size)
+            finish(final=False)
+        if owners:
+            forward(len(owners))
+        finish(final=True)
     finally:
         journal.close()
         bar.close()
