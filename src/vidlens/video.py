@@ -573,6 +573,16 @@ class _DemuxAfterSeek(Exception):
     """Demuxing failed after a seek (a damaged file can read from the start but not from a keyframe)."""
 
 
+def _gbrp_to_rgb(planar: av.VideoFrame, height: int, width: int) -> np.ndarray:
+    """A planar GBR frame as a contiguous uint8 ``(H, W, 3)`` RGB array: the planes copied straight into
+    place (``to_ndarray()`` gives the same pixels about 40 us slower per 128x171 frame)."""
+    rgb = np.empty((height, width, 3), dtype=np.uint8)
+    green, blue, red = planar.planes
+    for channel, plane in enumerate((red, green, blue)):
+        rgb[..., channel] = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:height, :width]
+    return rgb
+
+
 class _Decoder:
     """One open video stream: decoded frames numbered as :func:`_stream_index` says, converted to RGB arrays
     turned as displayed and resized."""
@@ -743,15 +753,17 @@ class _Decoder:
         planar = self._reformatter.reformat(
             frame, width=width, height=height, format="gbrp", interpolation=self.interpolation, threads=1
         )
-        rgb = planar.to_ndarray()
+        rgb = _gbrp_to_rgb(planar, height, width)
         return rgb if turn.identity else turn.apply(rgb)
 
     def seconds(self, index: int, frame: av.VideoFrame | None) -> float:
         """Presentation time of frame ``index`` in seconds from the start of the stream."""
         if self.table is not None and self._time_base is not None:
-            return float(int(self.table[index]) * self._time_base) - self._t0
+            base = self._time_base  # int * int / int: one correctly rounded division, as float(Fraction)
+            return int(self.table[index]) * base.numerator / base.denominator - self._t0
         if frame is not None and frame.pts is not None and frame.time_base is not None:
-            return float(frame.pts * frame.time_base) - self._t0
+            base = frame.time_base
+            return frame.pts * base.numerator / base.denominator - self._t0
         return index / self._fps if self._fps else 0.0
 
     def check_decoded(self) -> None:
