@@ -5,7 +5,7 @@ Throughput (one process, interleaved rounds): clips/s of
   * **vidlens**: ``extract_collection`` from video files to descriptors written on disk (decoding in
     DataLoader workers, batches across videos);
   * **forward only**: the same model over the same number of clips of the same shape, decoded beforehand
-    and held in memory (the ceiling: target vidlens / forward >= 0.9);
+    and held in memory (the ceiling: target vidlens / forward >= 0.95 at 120+ clips, issue 15);
   * **naive**: per video, decode the whole video into memory (``read_video``), cut its clips, run the model
     over them in batches, average and normalise, ``np.save``.
 
@@ -184,9 +184,9 @@ def measure(args: argparse.Namespace, work: Path) -> None:
         print(f"\n{rates_table(rows, 14)}")
         ratio = ratios(rows["vidlens"], rows["forward only"])
         print(
-            f"vidlens / forward only: {statistics.median(ratio):.3f} (per round {[round(x, 3) for x in ratio]}; target >= 0.9)"
+            f"vidlens / forward only: {statistics.median(ratio):.3f} (per round {[round(x, 3) for x in ratio]}; target >= 0.95)"
         )
-        print(f"vidlens / naive:        {paired(rows['vidlens'], rows['naive']):.3f}")
+        print(f"vidlens / naive:        {paired(rows['vidlens'], rows['naive']):.3f} (target >= 1.0)")
     if not args.throughput_only:
         print(f"\nmemory ({args.memory_model}, decoding in-process, 320x240 H.264 at 25 fps):")
         m = memory(args, work)
