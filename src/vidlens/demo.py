@@ -131,9 +131,7 @@ class _Demo:
 
     def shown(self, path: Path) -> str:
         """``path`` as a command on the page gives it: relative to the report's folder when inside it."""
-        if self.inside(path):
-            return Path(os.path.relpath(path.resolve(), self.out.resolve())).as_posix()
-        return str(path.resolve())
+        return self.rel(path) if self.inside(path) else str(path.resolve())
 
     def inside(self, path: Path) -> bool:
         return path.resolve().is_relative_to(self.out.resolve())
