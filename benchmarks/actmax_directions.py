@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -42,15 +41,10 @@ from _common import (
 from vidlens.cli.actmax import natural_clips
 from vidlens.data.synthetic import DIRECTIONS
 from vidlens.interpret import actmax, channel
-from vidlens.metrics import dominant_motion
+from vidlens.metrics import angle_difference, dominant_motion, motion_direction
 from vidlens.models import load_model, model_spec
 from vidlens.runs import load_config
 from vidlens.viz import clips_sheet, save_clips, save_figure
-
-
-def angle_error(a: float, b: float) -> float:
-    """The difference between two directions in degrees, in [-180, 180)."""
-    return (a - b + 180) % 360 - 180
 
 
 def measure(run: Path, args: argparse.Namespace) -> tuple[list[dict], np.ndarray, str]:
@@ -70,11 +64,11 @@ def measure(run: Path, args: argparse.Namespace) -> tuple[list[dict], np.ndarray
     rows = []
     for i, name in enumerate(classes):
         dy, dx = dominant_motion(result.frames[i])
-        speed, angle = math.hypot(dy, dx), math.degrees(math.atan2(-dy, dx))
-        nearest = min(classes, key=lambda c: abs(angle_error(angle, DIRECTIONS[c])))
+        speed, angle = motion_direction(dy, dx)
+        nearest = min(classes, key=lambda c: abs(angle_difference(angle, DIRECTIONS[c])))
         rows.append({
             "model": config.model, "run": str(run), "class": name, "dy": dy, "dx": dx, "speed": speed,
-            "angle": angle, "class_angle": DIRECTIONS[name], "error": angle_error(angle, DIRECTIONS[name]),
+            "angle": angle, "class_angle": DIRECTIONS[name], "error": angle_difference(angle, DIRECTIONS[name]),
             "recovered": bool(speed >= args.min_speed and nearest == name), "logit": float(result.value[i]),
             "natural_best": None if result.natural_best is None else float(result.natural_best[i]),
             "seconds": seconds,

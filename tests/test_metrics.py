@@ -11,12 +11,14 @@ import torch
 from vidlens.data.synthetic import DIRECTIONS, MotionConfig, render_motion_video
 from vidlens.metrics import (
     accuracy,
+    angle_difference,
     confusion_matrix,
     dominant_motion,
     hit_at_k,
     mask_share,
     mask_share_per_frame,
     mean_class_accuracy,
+    motion_direction,
     per_class_accuracy,
     pointing_energy,
     pointing_energy_per_frame,
@@ -266,3 +268,14 @@ def test_dominant_motion_refuses_what_is_not_a_clip():
         dominant_motion(np.zeros((2, 8, 8)))
     with pytest.raises(ValueError, match="NaN"):
         dominant_motion(np.full((4, 8, 8), np.nan))
+
+
+def test_motion_direction_and_angle_difference():
+    """Rows grow downwards: a displacement up the image (dy < 0) points at 90 degrees."""
+    assert motion_direction(0.0, 2.0) == (2.0, 0.0)
+    assert motion_direction(-1.0, 0.0) == (1.0, 90.0)
+    assert abs(motion_direction(0.0, -1.0)[1]) == 180.0  # left: +-180 (atan2 of -0.0 gives -180)
+    assert motion_direction(1.0, 0.0)[1] == -90.0
+    assert motion_direction(3.0, 4.0)[0] == 5.0
+    assert angle_difference(350.0, 10.0) == -20.0 and angle_difference(10.0, 350.0) == 20.0
+    assert angle_difference(-90.0, 270.0) == 0.0 and angle_difference(180.0, 0.0) == -180.0

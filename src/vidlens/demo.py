@@ -761,7 +761,9 @@ def _moves_towards(motion: Mapping[str, float], direction: float | None) -> bool
     """Whether a clip's dominant motion (see :func:`vidlens.metrics.dominant_motion`) goes ``direction``."""
     if direction is None or not motion or motion["speed"] < _MIN_SPEED:
         return False
-    return abs((motion["direction"] - direction + 180) % 360 - 180) <= 45
+    from vidlens.metrics import angle_difference
+
+    return abs(angle_difference(motion["direction"], direction)) <= 45
 
 
 def _units_step(demo: _Demo) -> Callable:

@@ -21,6 +21,7 @@ Maps and masks are ``(T, H, W)`` for one clip or ``(N, T, H, W)`` for a batch (t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -30,12 +31,14 @@ import torch
 __all__ = [
     "Reduce",
     "accuracy",
+    "angle_difference",
     "confusion_matrix",
     "dominant_motion",
     "hit_at_k",
     "mask_share",
     "mask_share_per_frame",
     "mean_class_accuracy",
+    "motion_direction",
     "per_class_accuracy",
     "pointing_energy",
     "pointing_energy_per_frame",
@@ -387,3 +390,15 @@ def dominant_motion(frames: torch.Tensor | np.ndarray) -> np.ndarray:
         signed = p if p <= n // 2 else p - n  # wrap to -n/2..n/2
         shift.append(signed + offset)
     return np.asarray(shift, dtype=np.float64)
+
+
+def motion_direction(dy: float, dx: float) -> tuple[float, float]:
+    """A displacement ``(dy, dx)`` (rows growing downwards, as :func:`dominant_motion` gives it) as its speed
+    and its direction in degrees, counter-clockwise from +x with up positive (0 right, 90 up), as
+    :data:`vidlens.data.synthetic.DIRECTIONS`."""
+    return math.hypot(dy, dx), math.degrees(math.atan2(-dy, dx))
+
+
+def angle_difference(a: float, b: float) -> float:
+    """The difference ``a - b`` between two directions in degrees, wrapped into [-180, 180)."""
+    return (a - b + 180) % 360 - 180

@@ -20,7 +20,6 @@ training data of ``--run`` when it is still there.
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import time
 from pathlib import Path
@@ -143,12 +142,13 @@ def natural_clips(source: Path, net: nn.Module, count: int, clip_len: int) -> tu
 def _motion(frames: np.ndarray) -> dict[str, float] | None:
     """A clip's dominant motion (:func:`vidlens.metrics.dominant_motion`): displacement in pixels per frame,
     its speed and its direction in degrees (0 right, 90 up); None for clips of under 3 frames."""
-    from vidlens.metrics import dominant_motion
+    from vidlens.metrics import dominant_motion, motion_direction
 
     if len(frames) < 3:
         return None
     dy, dx = (float(v) for v in dominant_motion(frames))
-    return {"dy": dy, "dx": dx, "speed": math.hypot(dy, dx), "direction": math.degrees(math.atan2(-dy, dx))}
+    speed, direction = motion_direction(dy, dx)
+    return {"dy": dy, "dx": dx, "speed": speed, "direction": direction}
 
 
 def _chunk(found: ActMax, start: int, n: int) -> ActMax:
