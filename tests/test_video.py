@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import warnings
 from fractions import Fraction
 
@@ -158,6 +159,62 @@ def test_iter_frames_range(make_video):
     path = make_video("x264.mp4", 40)
     got = [(i, frame_index(f)) for i, _, f in V.iter_frames(path, None, start=10, stop=14)]
     assert got == [(10, 10), (11, 11), (12, 12), (13, 13)]
+
+
+def _decoding_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "vidlens-decode"]
+
+
+def test_streaming_in_a_background_thread_gives_the_same_frames(make_video):
+    """threads=0 (the default) decodes in a background thread: the frames and clips are those of
+    threads=1, which does everything in the caller's thread, and no thread outlives the reader."""
+    path = make_video("x264.mp4", 40)
+    for size in (None, (32, 48)):
+        serial = list(V.iter_frames(path, size, threads=1))
+        background = list(V.iter_frames(path, size, threads=0))
+        assert [(i, t) for i, t, _ in background] == [(i, t) for i, t, _ in serial]
+        for (_, _, a), (_, _, b) in zip(background, serial, strict=True):
+            np.testing.assert_array_equal(a, b)
+    for a, b in zip(V.iter_clips(path, 16, 8, threads=0), V.iter_clips(path, 16, 8, threads=1), strict=True):
+        assert (a.start, a.time, a.padded) == (b.start, b.time, b.padded)
+        np.testing.assert_array_equal(a.frames, b.frames)
+    assert [frame_index(f) for _, _, f in V.iter_frames(path, None, start=30, stop=33)] == [30, 31, 32]
+    assert not _decoding_threads()
+
+
+def test_background_thread_stops_with_the_reader(make_video, monkeypatch):
+    """A reader the caller abandons stops its decoding thread (before the file closes), and an error
+    raised while decoding reaches the caller."""
+    path = make_video("x264.mp4", 40)
+    frames = V.iter_frames(path, None)
+    next(frames)
+    assert _decoding_threads(), "threads=0 should decode in a background thread"
+    frames.close()
+    assert not _decoding_threads()
+
+    numbered = V._Decoder.numbered
+
+    def failing(self):
+        for n, item in enumerate(numbered(self)):
+            if n == 11:
+                raise VideoError(self.path, "decoding failed on purpose")
+            yield item
+
+    monkeypatch.setattr(V._Decoder, "numbered", failing)
+    with pytest.raises(VideoError, match="on purpose"):
+        list(V.iter_clips(path, 4, 4))
+    assert not _decoding_threads()
+
+
+def test_decoding_threads_follow_the_picture_size(make_video):
+    """threads=0: one FFmpeg decoding thread up to 640x480 (frame threading costs more CPU than it saves
+    on small pictures), FFmpeg's own choice above; an explicit count is kept."""
+    small = make_video("x264.mp4", 40)
+    large = make_video("x264.mp4", 2, height=496, width=656)
+    for path, threads, chosen in [(small, 0, 1), (large, 0, 0), (small, 3, 3), (large, 1, 1)]:
+        with V._Decoder(path, None, V.DEFAULT_INTERPOLATION, threads, None) as dec:
+            assert (dec.threads, dec.background) == (chosen, threads == 0)
+            assert dec.stream.codec_context.thread_count == chosen
 
 
 def test_grayscale_video(video_dir):

@@ -28,12 +28,20 @@ What is read, and how (every reader here, and so every reader in vidlens, goes t
   of the video) and listed in :attr:`Clip.missing`; a clip with more than half of its frames missing is
   not served: streaming leaves it out (with a warning) and random access raises :class:`VideoError`.
   Streaming and random access thus return the same frames, or fail the same way.
+* **Threads.** ``threads=0`` (the default) lets vidlens choose: FFmpeg decodes pictures up to 640x480
+  with one thread (its frame threads cost more CPU than they save on small pictures) and larger ones with
+  its own frame threads, and the streaming readers (:func:`iter_frames`, :func:`iter_clips`) decode in a
+  background thread while the calling thread resizes and converts. ``threads=1`` does everything in the
+  calling thread: the right choice where processes already fill the cores (DataLoader workers).
+  ``threads=N`` gives FFmpeg N decoding threads. The frames are the same whatever the choice.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import queue
+import threading
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -75,6 +83,14 @@ DEFAULT_INTERPOLATION = "BILINEAR"
 _SEEK_GAP = 48
 # probe() decodes the first frame (for its displayed size and rotation); it gives up after this many packets.
 _PROBE_PACKETS = 256
+# threads=0: frames up to this many pixels are decoded by one FFmpeg thread (frame threading costs more CPU
+# than it saves on small pictures: 0.24 against 0.34 CPU-ms per 320x240 H.264 frame on 2 cores, and no
+# faster), larger ones by FFmpeg's frame threads.
+_ONE_THREAD_PIXELS = 640 * 480
+# Streaming with threads=0 decodes in a background thread that hands frames over in batches of up to this
+# many (one queue hand-off per frame costs more than it overlaps) and up to this many bytes of pictures.
+_PREFETCH_FRAMES = 8
+_PREFETCH_BYTES = 8 << 20
 # Decoders that do not deliver clean pictures when decoding starts at a keyframe other than the first: random
 # access decodes these from the start of the file. dirac: after a seek to its second keyframe, FFmpeg's
 # decoder returns garbage for the whole GOP (tests/test_corpus.py, formats/dirac.ogv).
@@ -583,16 +599,102 @@ def _gbrp_to_rgb(planar: av.VideoFrame, height: int, width: int) -> np.ndarray:
     return rgb
 
 
+_END = object()  # the end of a _Prefetch's source
+
+
+class _Prefetch:
+    """Runs an iterator in a background thread and hands its items over in batches, so that decoding (the
+    source) overlaps with what the caller does with each frame (converting it): PyAV releases the GIL
+    while FFmpeg demuxes, decodes and scales. At most ``depth`` batches wait for the caller. The source's
+    exceptions are raised in the caller's thread. :meth:`close` stops the thread and waits for it; it must
+    run before the source's container closes."""
+
+    def __init__(self, source: Iterator, batch: int, depth: int = 2) -> None:
+        self._batch = batch
+        # Two C-implemented queues (queue.Queue's Python locks cost ~0.3 ms a reader): batches one way,
+        # permission to send another the other way.
+        self._items: queue.SimpleQueue = queue.SimpleQueue()
+        self._room: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(depth):
+            self._room.put(None)
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, args=(source,), name="vidlens-decode", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: object) -> bool:
+        """Send ``item`` once there is room, unless the caller stopped listening (then False)."""
+        while not self._stop:
+            try:
+                self._room.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            self._items.put(item)
+            return True
+        return False
+
+    def _run(self, source: Iterator) -> None:
+        try:
+            batch: list = []
+            for item in source:
+                batch.append(item)
+                if len(batch) == self._batch:
+                    if not self._put(batch):
+                        return
+                    batch = []
+            if batch:
+                self._put(batch)
+            self._items.put(_END)
+        except BaseException as err:  # handed to the caller, who raises it
+            self._items.put(err)
+        finally:
+            getattr(source, "close", lambda: None)()
+
+    def __iter__(self) -> Iterator:
+        while True:
+            item = self._items.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            self._room.put(None)
+            yield from item
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join()
+
+
+def _until(frames: Iterator[tuple[int, av.VideoFrame]], stop: int) -> Iterator[tuple[int, av.VideoFrame]]:
+    """``frames`` up to and including the first one whose index is at least ``stop``."""
+    for item in frames:
+        yield item
+        if item[0] >= stop:
+            return
+
+
 class _Decoder:
     """One open video stream: decoded frames numbered as :func:`_stream_index` says, converted to RGB arrays
-    turned as displayed and resized."""
+    turned as displayed and resized.
+
+    ``threads=0`` (the readers' default) lets vidlens choose: one FFmpeg decoding thread for pictures up
+    to 640x480, FFmpeg's frame threads above, and :meth:`streamed` decodes in a background thread while
+    the caller converts. ``threads=1`` does everything in the caller's thread (for DataLoader workers,
+    whose processes already fill the cores); ``threads=N`` gives FFmpeg N decoding threads."""
 
     def __init__(
         self, path: str | Path, size: Size, interpolation: str, threads: int, stream: int | None
     ) -> None:
         self.path = str(path)
-        self.threads, self.stream_arg = threads, stream
+        self.stream_arg = stream
         self.container, self.stream = _open(path, threads, stream)
+        codec = self.stream.codec_context
+        pixels = codec.width * codec.height
+        self.background = threads == 0  # streamed() decodes in a thread of its own
+        if threads == 0 and 0 < pixels <= _ONE_THREAD_PIXELS:
+            threads = codec.thread_count = 1  # the codec opens at the first packet: not yet
+        self.threads = threads
+        self._prefetch_batch = max(1, min(_PREFETCH_FRAMES, _PREFETCH_BYTES // max(pixels * 3 // 2, 1)))
+        self._prefetch: _Prefetch | None = None
         try:
             self.index = _stream_index(path, stream)
             # size=None: the displayed size of the first frame, for every frame (a stream that changes size
@@ -625,7 +727,18 @@ class _Decoder:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self._prefetch is not None:
+            self._prefetch.close()  # the thread decodes from the container: stop it first
         self.container.close()
+
+    def streamed(self, stop: int | None = None) -> Iterator[tuple[int, av.VideoFrame]]:
+        """:meth:`numbered` for a pass over the whole stream (to frame ``stop`` at most): decoded in a
+        background thread when vidlens chose the threads (``threads=0``), in this one otherwise."""
+        frames = self.numbered() if stop is None else _until(self.numbered(), stop)
+        if not self.background:
+            return frames
+        self._prefetch = _Prefetch(frames, self._prefetch_batch)
+        return iter(self._prefetch)
 
     @property
     def n_frames(self) -> int | None:
@@ -708,7 +821,11 @@ class _Decoder:
                             continue
                     else:
                         pts = frame.pts
-                        i = int(np.searchsorted(table, pts)) if pts is not None else len(table)
+                        i = last + 1  # frames mostly come in timestamp order: try the next index first
+                        if pts is None:
+                            i = len(table)
+                        elif i >= len(table) or table[i] != pts:
+                            i = int(np.searchsorted(table, pts))
                         found = i < len(table) and table[i] == pts
                         if found and i <= yielded:
                             continue  # a redo passing the frames yielded before it
@@ -826,14 +943,15 @@ def iter_frames(
 
     ``frame`` is uint8 ``(H, W, 3)`` RGB as displayed (the display matrix applied), resized to ``size``
     (``None`` keeps the displayed size of the first frame; a stream that changes size mid-way is resized to
-    it). Frames before ``start`` are decoded but not converted. ``threads=0`` lets FFmpeg choose its
-    decoding threads. Only frames the decoder produces are yielded: on a damaged file an index may be
+    it). Frames before ``start`` are decoded but not converted. ``threads=0`` lets vidlens choose how to
+    decode (see the module's "Threads"); ``threads=1`` keeps all work in the calling thread. Only frames
+    the decoder produces are yielded: on a damaged file an index may be
     skipped (a warning says how many frames were lost).
     """
     with _Decoder(path, size, interpolation, threads, stream) as dec:
         fixed = dec.size
         n_seen = 0
-        for index, frame in dec.numbered():
+        for index, frame in dec.streamed(stop):
             n_seen = index + 1
             if stop is not None and index >= stop:
                 return
@@ -1055,7 +1173,7 @@ def iter_clips(
                 missing += len(clip.missing)
                 yield _as_clip(clip)
 
-        for index, frame in dec.numbered():
+        for index, frame in dec.streamed():
             n_seen = index + 1
             if starts is None:
                 if index % stride == 0:
