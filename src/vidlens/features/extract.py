@@ -363,6 +363,9 @@ class _ClipStream(IterableDataset):
     def __iter__(self) -> Iterator[_Batch]:
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        # In a worker process all decoding stays in its one thread: the worker processes and the model
+        # already fill the cores. In-process, vidlens decodes ahead in a background thread.
+        threads = 1 if info is not None else 0
         rows: list[torch.Tensor] = []
         owners: list[tuple[int, int, float]] = []
         finished: list[tuple[int, dict[str, Any]]] = []
@@ -370,7 +373,10 @@ class _ClipStream(IterableDataset):
             path = self.paths[index]
             try:
                 n_clips = 0
-                for clip in iter_clips(path, self.clip_len, self.stride, self.size, stream=self.stream):
+                clips = iter_clips(
+                    path, self.clip_len, self.stride, self.size, threads=threads, stream=self.stream
+                )
+                for clip in clips:
                     rows.append(self.transform(clip.frames))  # (3, T, crop, crop)
                     owners.append((index, clip.start, clip.time))
                     n_clips += 1
