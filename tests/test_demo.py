@@ -157,11 +157,36 @@ def test_another_size_retrains_instead_of_resuming(demo, tmp_path):
     other = tmp_path / "other"
     shutil.copytree(_data_root(out), other)
     log: list[str] = []
-    run_demo(copy, "tiny", data=other, workers=0, only=("data", "train"), log=log.append)
+    run_demo(copy, "tiny", data=other, workers=0, log=log.append)
     assert any("data ... (again: its settings changed)" in line for line in log)
     assert any("train ... (again" in line for line in log)
     assert load_step(copy, "train")["settings"]["data"] == str(other.resolve())
     assert not any("resume" in line for line in log)
+    # every step after it runs again on the retrained nets (extraction into a fresh folder: vidlens extract
+    # refuses to mix two models' descriptors in one)
+    for step in STEPS[2:]:
+        assert any(
+            line.startswith(f"[{STEPS.index(step) + 1}/{len(STEPS)}] {step} ... (again") for line in log
+        ), step
+    assert (copy / "index.html").is_file()
+
+
+def test_the_synthetic_data_trains_from_a_frame_cache(tmp_path):
+    """On its own data the demo decodes each video once for both nets (vidlens train --frame-cache), and
+    retraining removes those frames with the runs; a user's dataset is read as it is."""
+    from vidlens.demo import SIZES, _Demo, _remove_runs, _train_args
+
+    demo = _Demo(tmp_path, SIZES["tiny"])
+    args = [str(a) for a in _train_args(demo, tmp_path / "data", "single_frame", tmp_path / "runs" / "x")]
+    assert args[args.index("--frame-cache") + 1] == str(tmp_path / "frames")
+    user = _Demo(tmp_path, SIZES["tiny"], data=tmp_path / "mine")
+    assert "--frame-cache" not in _train_args(
+        user, tmp_path / "mine", "single_frame", tmp_path / "runs" / "x"
+    )
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "frames" / "entry.npy").write_bytes(b"")
+    _remove_runs(tmp_path)
+    assert not (tmp_path / "frames").exists()
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,8 @@ __all__ = ["DEMO_MODELS", "SIZES", "DemoSize", "demo_steps", "run_demo"]
 DEMO_MODELS = (("c3d_depth3", "3D ConvNet (3x3x3)"), ("single_frame", "single-frame net"))
 # What the recipe adds to every model (benchmarks/RESULTS.md, "Why the nets did not learn").
 _RECIPE = "scratch"
+# The frame cache the nets train and are evaluated from (vidlens.data.cache), inside the report's folder.
+_FRAMES = "frames"
 
 
 @dataclass(frozen=True)
@@ -306,6 +308,9 @@ def _train_args(demo: _Demo, root: Path, name: str, run_dir: Path) -> list[str |
         args += ["--warmup-epochs", budget["warmup_epochs"]]
     if demo.data is None:  # the synthetic frames are 112x112 already; never mirror (left would become right)
         args += ["--size", "112x112", "--crop", "112", "--flip-p", "0"]
+        # Decode each video once for both nets' training and evaluation (1.2 MB a video): the single-frame
+        # net's training is decode-bound. A user's dataset may not fit on disk twice: it is read as it is.
+        args += ["--frame-cache", demo.out / _FRAMES]
     args += ["--eval-clips", size.eval_clips, "--workers", demo.workers, "--seed", size.seed, "--quiet"]
     if (run_dir / "config.json").is_file():
         args.append("--resume")
@@ -411,9 +416,17 @@ def _train_step(demo: _Demo) -> Callable:
 
 
 def _remove_runs(out: Path) -> None:
-    """Remove the demo's trained runs, so that they are trained afresh (not resumed)."""
+    """Remove the demo's trained runs, so that they are trained afresh (not resumed), and the frames
+    decoded for them (the data they were decoded from may have changed)."""
     for name, _ in DEMO_MODELS:
         shutil.rmtree(out / "runs" / name, ignore_errors=True)
+    shutil.rmtree(out / _FRAMES, ignore_errors=True)
+
+
+def _remove_features(out: Path) -> None:
+    """Remove the descriptors of the nets as they were: ``vidlens extract`` refuses to add another model's
+    descriptors to a folder (its journal records the weights), and retrained nets are other models."""
+    shutil.rmtree(out / "features", ignore_errors=True)
 
 
 def _train_minutes(run_dir: Path) -> float | None:
@@ -908,7 +921,13 @@ def demo_steps(
     return [
         Step("data", _data_step(demo), settings=settings),
         Step("train", _train_step(demo), settings=trained, needs=("data",), clean=_remove_runs),
-        Step("features", _features_step(demo), settings=trained, needs=("data", "train")),
+        Step(
+            "features",
+            _features_step(demo),
+            settings=trained,
+            needs=("data", "train"),
+            clean=_remove_features,
+        ),
         Step("inside", _inside_step(demo), settings=trained, needs=("data", "train")),
         Step("attribution", _attribution_step(demo), settings=trained, needs=("data", "train")),
         Step("actmax", _actmax_step(demo), settings=trained, needs=("data", "train")),

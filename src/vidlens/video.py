@@ -84,8 +84,8 @@ _SEEK_GAP = 48
 # probe() decodes the first frame (for its displayed size and rotation); it gives up after this many packets.
 _PROBE_PACKETS = 256
 # threads=0: frames up to this many pixels are decoded by one FFmpeg thread (frame threading costs more CPU
-# than it saves on small pictures: 0.24 against 0.34 CPU-ms per 320x240 H.264 frame on 2 cores, and no
-# faster), larger ones by FFmpeg's frame threads.
+# than it saves on small pictures: 0.17-0.22 against 0.30-0.35 CPU-ms per 320x240 H.264 frame on 2 cores,
+# and it is no faster; benchmarks/RESULTS.md), larger ones by FFmpeg's frame threads.
 _ONE_THREAD_PIXELS = 640 * 480
 # Streaming with threads=0 decodes in a background thread that hands frames over in batches of up to this
 # many (one queue hand-off per frame costs more than it overlaps) and up to this many bytes of pictures.
@@ -945,8 +945,8 @@ def iter_frames(
     (``None`` keeps the displayed size of the first frame; a stream that changes size mid-way is resized to
     it). Frames before ``start`` are decoded but not converted. ``threads=0`` lets vidlens choose how to
     decode (see the module's "Threads"); ``threads=1`` keeps all work in the calling thread. Only frames
-    the decoder produces are yielded: on a damaged file an index may be
-    skipped (a warning says how many frames were lost).
+    the decoder produces are yielded: on a damaged file an index may be skipped (a warning says how many
+    frames were lost).
     """
     with _Decoder(path, size, interpolation, threads, stream) as dec:
         fixed = dec.size
@@ -1153,6 +1153,8 @@ def iter_clips(
     that fall in no clip (``stride > clip_len``) are decoded but never converted. Frames are as displayed
     (rotation applied) and resized to ``size``. On a damaged file, a clip with more than half of its frames
     undecodable is left out with a warning; each clip is the one :func:`read_clip` returns for its start.
+    ``threads`` as for :func:`iter_frames`: by default frames decode in a background thread, which holds up to
+    four batches of decoded frames besides the clips (8 frames and at most 8 MB a batch).
     """
     _check_clip_args(clip_len, stride)
     with _Decoder(path, size, interpolation, threads, stream) as dec:
