@@ -81,23 +81,13 @@ RETIRED_AT = "8d0ad5762ce7"
 Method = Callable[[str], tuple[int, np.ndarray | None]]
 
 
-def vidlens_frames(path: str) -> tuple[int, np.ndarray | None]:
+def vidlens_frames(path: str, threads: int = 0) -> tuple[int, np.ndarray | None]:
+    """``iter_frames`` as it reads by default (``threads=0``: decoding in a background thread), or with
+    ``threads=1``: everything in the calling thread, as DataLoader workers read."""
     from vidlens.video import iter_frames
 
     n, first = 0, None
-    for _, _, frame in iter_frames(path, SIZE):
-        if first is None:
-            first = frame
-        n += 1
-    return n, first
-
-
-def vidlens_frames_1thread(path: str) -> tuple[int, np.ndarray | None]:
-    """``iter_frames(threads=1)``: everything in the calling thread, as DataLoader workers read."""
-    from vidlens.video import iter_frames
-
-    n, first = 0, None
-    for _, _, frame in iter_frames(path, SIZE, threads=1):
+    for _, _, frame in iter_frames(path, SIZE, threads=threads):
         if first is None:
             first = frame
         n += 1
@@ -136,19 +126,10 @@ def pyav_to_ndarray(path: str) -> tuple[int, np.ndarray | None]:
     return n, first
 
 
-def pyav_decode_only(path: str) -> tuple[int, np.ndarray | None]:
-    """The ceiling: decode to YUV frames, convert nothing."""
-    container, stream = _open_pyav(path)
-    n = 0
-    with container:
-        for _ in container.decode(stream):
-            n += 1
-    return n, None
-
-
-def pyav_decode_only_1thread(path: str) -> tuple[int, np.ndarray | None]:
-    """The ceiling with one decoding thread (vidlens's choice up to 640x480, in a thread of its own)."""
-    container, stream = _open_pyav(path, threads=1)
+def pyav_decode_only(path: str, threads: int = 0) -> tuple[int, np.ndarray | None]:
+    """The ceiling: decode to YUV frames, convert nothing, with FFmpeg's threads (``threads=0``) or
+    ``threads`` of them (1: vidlens's choice up to 640x480, in a thread of its own)."""
+    container, stream = _open_pyav(path, threads)
     n = 0
     with container:
         for _ in container.decode(stream):
@@ -219,11 +200,21 @@ def decord_next(path: str) -> tuple[int, np.ndarray | None]:
 # key: (label, function, needs, is a peer for the target)
 METHODS: dict[str, tuple[str, Method, str | None, bool]] = {
     "vidlens_frames": ("(a) vidlens iter_frames", vidlens_frames, None, False),
-    "vidlens_frames_1thread": ("(a') vidlens iter_frames threads=1", vidlens_frames_1thread, None, False),
+    "vidlens_frames_1thread": (
+        "(a') vidlens iter_frames threads=1",
+        functools.partial(vidlens_frames, threads=1),
+        None,
+        False,
+    ),
     "vidlens_clips": ("(b) vidlens iter_clips 16/16", vidlens_clips, None, False),
     "pyav_to_ndarray": ("(c) PyAV to_ndarray(171x128)", pyav_to_ndarray, None, True),
     "pyav_decode_only": ("(d) PyAV decode only (ceiling)", pyav_decode_only, None, False),
-    "pyav_decode_only_1thread": ("(d') PyAV decode only, 1 thread", pyav_decode_only_1thread, None, False),
+    "pyav_decode_only_1thread": (
+        "(d') PyAV decode only, 1 thread",
+        functools.partial(pyav_decode_only, threads=1),
+        None,
+        False,
+    ),
     "pyav_full_rgb": ("(e) PyAV full-size RGB", pyav_full_rgb, None, False),
     "opencv": ("(f) OpenCV read+resize+RGB", opencv_resize, "cv2", True),
     "decord_batch": ("(g) decord get_batch(32)", decord_batches, "decord", True),
