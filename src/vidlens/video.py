@@ -44,7 +44,7 @@ import queue
 import threading
 import warnings
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -609,7 +609,7 @@ class _Prefetch:
     exceptions are raised in the caller's thread. :meth:`close` stops the thread and waits for it; it must
     run before the source's container closes."""
 
-    def __init__(self, source: Iterator, batch: int, depth: int = 2) -> None:
+    def __init__(self, source: Generator, batch: int, depth: int = 2) -> None:
         self._batch = batch
         # Two C-implemented queues (queue.Queue's Python locks cost ~0.3 ms a reader): batches one way,
         # permission to send another the other way.
@@ -632,7 +632,7 @@ class _Prefetch:
             return True
         return False
 
-    def _run(self, source: Iterator) -> None:
+    def _run(self, source: Generator) -> None:
         try:
             batch: list = []
             for item in source:
@@ -647,7 +647,7 @@ class _Prefetch:
         except BaseException as err:  # handed to the caller, who raises it
             self._items.put(err)
         finally:
-            getattr(source, "close", lambda: None)()
+            source.close()  # in this thread, which runs it
 
     def __iter__(self) -> Iterator:
         while True:
@@ -664,7 +664,7 @@ class _Prefetch:
         self._thread.join()
 
 
-def _until(frames: Iterator[tuple[int, av.VideoFrame]], stop: int) -> Iterator[tuple[int, av.VideoFrame]]:
+def _until(frames: Iterator[tuple[int, av.VideoFrame]], stop: int) -> Generator[tuple[int, av.VideoFrame]]:
     """``frames`` up to and including the first one whose index is at least ``stop``."""
     for item in frames:
         yield item
@@ -674,12 +674,8 @@ def _until(frames: Iterator[tuple[int, av.VideoFrame]], stop: int) -> Iterator[t
 
 class _Decoder:
     """One open video stream: decoded frames numbered as :func:`_stream_index` says, converted to RGB arrays
-    turned as displayed and resized.
-
-    ``threads=0`` (the readers' default) lets vidlens choose: one FFmpeg decoding thread for pictures up
-    to 640x480, FFmpeg's frame threads above, and :meth:`streamed` decodes in a background thread while
-    the caller converts. ``threads=1`` does everything in the caller's thread (for DataLoader workers,
-    whose processes already fill the cores); ``threads=N`` gives FFmpeg N decoding threads."""
+    turned as displayed and resized. ``threads`` as the module's "Threads" says: with 0, :meth:`streamed`
+    decodes in a background thread."""
 
     def __init__(
         self, path: str | Path, size: Size, interpolation: str, threads: int, stream: int | None
@@ -789,7 +785,7 @@ class _Decoder:
                 continue
             yield from decoded
 
-    def numbered(self) -> Iterator[tuple[int, av.VideoFrame]]:
+    def numbered(self) -> Generator[tuple[int, av.VideoFrame]]:
         """``(index, frame)`` from the current position, in increasing index order.
 
         With a timestamp table the index is the frame's rank in it, so a frame the decoder could not
